@@ -1,0 +1,60 @@
+"""All ``ICARUS_SMTP_*`` settings with their defaults, read at call time.
+
+``conf.get("TIMEOUT")`` returns the project's value or the default below. Unknown
+``ICARUS_SMTP_*`` names in the project settings are reported by a system check, and
+the cache is dropped on ``setting_changed`` so ``override_settings`` works in tests.
+"""
+
+from django.conf import settings
+from django.core.signals import setting_changed
+
+PREFIX = "ICARUS_SMTP_"
+
+DEFAULTS = {
+    # Fernet keys (urlsafe base64, 32 bytes). The first encrypts, all decrypt.
+    # None: derive one key each from SECRET_KEY and SECRET_KEY_FALLBACKS.
+    "ENCRYPTION_KEYS": None,
+    # Port -> TLS mode. Only these ports are accepted in the form.
+    "PORTS": {587: "starttls", 465: "ssl"},
+    # Extra CA bundle (PEM) trusted in addition to the system trust store.
+    "CA_FILE": None,
+    # Total deadline in seconds for one whole SMTP exchange (test or send).
+    "TIMEOUT": 15,
+    # A connection test still "running" after TIMEOUT + this many seconds is stale.
+    "STALE_MARGIN": 60,
+}
+
+TLS_MODES = ("starttls", "ssl")
+
+_cache = {}
+
+
+def get(name):
+    """Return the value of ``ICARUS_SMTP_<name>`` or its default."""
+    if name not in DEFAULTS:
+        raise KeyError(f"{PREFIX}{name} is not a setting of wagtail-icarus-smtp")
+    if name not in _cache:
+        _cache[name] = getattr(settings, PREFIX + name, DEFAULTS[name])
+    return _cache[name]
+
+
+def unknown_names():
+    """Names in the project settings that start with the prefix but mean nothing to us."""
+    return sorted(
+        key
+        for key in dir(settings)
+        if key.startswith(PREFIX) and key[len(PREFIX) :] not in DEFAULTS
+    )
+
+
+def _reload(*, setting, **kwargs):
+    if setting.startswith(PREFIX) or setting in ("SECRET_KEY", "SECRET_KEY_FALLBACKS"):
+        _cache.clear()
+        from . import crypto, transport
+
+        crypto.reset()
+        transport.reset()
+
+
+def connect_signals():
+    setting_changed.connect(_reload, dispatch_uid="wagtail_icarus_smtp.conf")

@@ -1,0 +1,109 @@
+"""The settings form: validates what the editor typed and hands it to ``drafts``.
+
+Empty fields are allowed (a partial save is the state "Setup started"); malformed
+values are form errors and nothing is saved. The password is write-only.
+"""
+
+import re
+import unicodedata
+
+from django import forms
+from django.core.validators import validate_ipv46_address
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
+from wagtail.admin.forms import WagtailAdminModelForm
+
+from . import conf
+
+HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+BIDI_CONTROLS = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def unsafe_header_text(value):
+    """True when ``value`` could break or smuggle a mail header."""
+    if "=?" in value:
+        return True
+    for char in value:
+        if char in BIDI_CONTROLS or char in "\u2028\u2029":
+            return True
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+            return True
+    return False
+
+
+class SmtpSettingsForm(WagtailAdminModelForm):
+    password = forms.CharField(
+        label=_("Password"),
+        required=False,
+        strip=False,
+        max_length=1024,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_("Password for SMTP login. With two-factor authentication, an app password."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.previous_connection = self.instance.connection_data()
+        self.previous_enabled = self.instance.enabled
+        if self.instance.password_encrypted:
+            self.fields["password"].widget.attrs["placeholder"] = gettext(
+                "A password is stored. Leave empty to keep it."
+            )
+
+    def clean_from_name(self):
+        value = self.cleaned_data["from_name"].strip()
+        if unsafe_header_text(value):
+            raise forms.ValidationError(
+                _("The name must not contain line breaks, control characters or “=?”."),
+                code="unsafe",
+            )
+        return value
+
+    def clean_email(self):
+        return self.cleaned_data["email"].strip()
+
+    def clean_host(self):
+        value = self.cleaned_data["host"].strip().lower().rstrip(".")
+        if not value:
+            return value
+        try:
+            validate_ipv46_address(value)
+            return value
+        except forms.ValidationError:
+            pass
+        labels = value.split(".")
+        if len(value) > 253 or not all(HOST_LABEL.match(label) for label in labels):
+            raise forms.ValidationError(
+                _("Enter a server name such as smtp.example.com (letters, digits, dots)."),
+                code="invalid_host",
+            )
+        return value
+
+    def clean_port(self):
+        value = self.cleaned_data["port"]
+        allowed = sorted(conf.get("PORTS"))
+        if value is not None and value not in allowed:
+            raise forms.ValidationError(
+                _("Port %(port)s is not allowed. Allowed ports: %(allowed)s."),
+                code="port_not_allowed",
+                params={"port": value, "allowed": ", ".join(str(port) for port in allowed)},
+            )
+        return value
+
+    @sensitive_variables("password")
+    def save(self, commit=True):
+        from . import crypto, drafts
+
+        instance = super().save(commit=False)
+        password = self.cleaned_data.get("password")
+        if password:
+            instance.password_encrypted = crypto.encrypt(password)
+        if commit:
+            drafts.save(
+                instance,
+                previous_connection=self.previous_connection,
+                previous_enabled=self.previous_enabled,
+                user=self.for_user,
+            )
+        return instance

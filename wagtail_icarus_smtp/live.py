@@ -1,0 +1,69 @@
+"""The live configuration: promoted from a tested draft, read by the email backend."""
+
+import dataclasses
+from datetime import timedelta
+
+from django.db import transaction
+from django.views.decorators.debug import sensitive_variables
+
+from . import crypto, status, transport
+from .exceptions import PasswordUnreadable
+from .models import SmtpLiveConfiguration, SmtpSettings
+
+#: Why nothing can be sent right now (``Sending.reason``).
+DISABLED = "disabled"
+NOT_CONFIGURED = "not_configured"
+PASSWORD_UNREADABLE = "password_unreadable"  # noqa: S105 (a reason, not a password)
+
+
+def promote(settings_pk, version, *, duration, user=None):
+    """Make draft ``version`` live, in one transaction, unless a newer draft exists.
+
+    Returns the ``complete`` event, or ``None`` when the version is no longer current.
+    """
+    with transaction.atomic():
+        smtp_settings = SmtpSettings.objects.select_for_update().get(pk=settings_pk)
+        if smtp_settings.version != version:
+            return None
+        SmtpLiveConfiguration.objects.update_or_create(
+            settings=smtp_settings,
+            defaults={
+                "email": smtp_settings.email,
+                "password_encrypted": smtp_settings.password_encrypted,
+                "host": smtp_settings.host,
+                "port": smtp_settings.port,
+                "version": version,
+            },
+        )
+        return smtp_settings.record(
+            status.COMPLETE, user=user, duration=timedelta(seconds=duration)
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Sending:
+    """What the backend needs for one connection: a mailbox, or why there is none."""
+
+    mailbox: transport.Mailbox | None
+    from_name: str = ""
+    reason: str = ""
+    settings_pk: int | None = None
+
+
+@sensitive_variables("mailbox")
+def load():
+    """Read settings and live configuration in one query (none is created)."""
+    smtp_settings = SmtpSettings.base_queryset().first()
+    if smtp_settings is None:
+        return Sending(None, reason=NOT_CONFIGURED)
+    live = smtp_settings.live_config
+    if not smtp_settings.enabled:
+        return Sending(None, reason=DISABLED, settings_pk=smtp_settings.pk)
+    if live is None:
+        return Sending(None, reason=NOT_CONFIGURED, settings_pk=smtp_settings.pk)
+    try:
+        password = crypto.decrypt(live.password_encrypted)
+    except PasswordUnreadable:
+        return Sending(None, reason=PASSWORD_UNREADABLE, settings_pk=smtp_settings.pk)
+    mailbox = transport.Mailbox(live.host, live.port, live.email, password)
+    return Sending(mailbox, from_name=smtp_settings.from_name, settings_pk=smtp_settings.pk)

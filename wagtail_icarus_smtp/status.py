@@ -1,0 +1,109 @@
+"""Status values and failure categories: machine strings, labels, explanations, fixes.
+
+The machine strings are part of the public interface (SPEC §3, §4); the texts are the
+seed's wording, in German and English through the locale files.
+"""
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+NOT_CONFIGURED = "not_configured"
+STARTED = "started"
+RUNNING = "running"
+COMPLETE = "complete"
+FAILED = "failed"
+
+
+class Status(models.TextChoices):
+    NOT_CONFIGURED = NOT_CONFIGURED, _("Not configured")
+    STARTED = STARTED, _("Setup started")
+    RUNNING = RUNNING, _("Setup running")
+    COMPLETE = COMPLETE, _("Setup complete")
+    FAILED = FAILED, _("Setup failed")
+
+
+#: What each status means and what the editor should do next.
+STATUS_ACTIONS = {
+    NOT_CONFIGURED: _("No SMTP data stored yet. Fill in all required fields."),
+    STARTED: _("Some data is still missing. Complete the missing fields."),
+    RUNNING: _("The connection test is in progress. Please wait."),
+    COMPLETE: _("The SMTP connection works. Mail can be sent."),
+    FAILED: _("The connection could not be established. Check the access data."),
+}
+
+
+class Category(models.TextChoices):
+    CONNECTION = "connection", _("Connection failed")
+    TIMEOUT = "timeout", _("No answer in time")
+    TLS_UNAVAILABLE = "tls_unavailable", _("TLS not offered")
+    TLS_HANDSHAKE = "tls_handshake", _("TLS error")
+    CERTIFICATE = "certificate", _("Certificate not trusted")
+    AUTH = "auth", _("Authentication failed")
+    APP_PASSWORD_REQUIRED = "app_password_required", _("App password required")
+    AUTH_DISABLED = "auth_disabled", _("SMTP login switched off by the provider")
+    SENDER_REJECTED = "sender_rejected", _("Sender address refused")
+    HOST_NOT_ALLOWED = "host_not_allowed", _("Server address not allowed")
+    PASSWORD_UNREADABLE = "password_unreadable", _("Stored password unreadable")
+    PROTOCOL = "protocol", _("Unexpected server answer")
+
+
+#: category -> (explanation, fix), the seed's troubleshooting table.
+CATEGORY_HELP = {
+    Category.CONNECTION: (
+        _("The mail server could not be reached: wrong server or port."),
+        _("Check the SMTP server and port with your mail provider."),
+    ),
+    Category.TIMEOUT: (
+        _("The mail server did not answer completely within the time limit."),
+        _("Check server and port; if they are right, try again later."),
+    ),
+    Category.TLS_UNAVAILABLE: (
+        _("The server does not offer an encrypted (TLS) connection on this port."),
+        _("Try the other port (587 or 465). Unencrypted connections are not accepted."),
+    ),
+    Category.TLS_HANDSHAKE: (
+        _("The encrypted (TLS) connection could not be established."),
+        _("Try the other port (587 with STARTTLS or 465 with SSL/TLS)."),
+    ),
+    Category.CERTIFICATE: (
+        _("The server's certificate is not trusted or not valid for this server name."),
+        _("Use the exact server name from your provider (e.g. smtp.ionos.de)."),
+    ),
+    Category.AUTH: (
+        _("The server rejected the e-mail address or the password."),
+        _("Enter the access data again; test them in a separate e-mail program."),
+    ),
+    Category.APP_PASSWORD_REQUIRED: (
+        _("Two-factor authentication is active: the provider requires an app password."),
+        _("Create an app-specific password at your provider and enter it here."),
+    ),
+    Category.AUTH_DISABLED: (
+        _("The provider has switched off SMTP login with a password for this mailbox."),
+        _("Ask your mail administrator to allow SMTP AUTH for this mailbox."),
+    ),
+    Category.SENDER_REJECTED: (
+        _("The server does not accept this mailbox as the sender address."),
+        _("Use the e-mail address of the mailbox you log in with."),
+    ),
+    Category.HOST_NOT_ALLOWED: (
+        _("This server address is not allowed for outgoing mail on this site."),
+        _("Enter the public SMTP server of your mail provider."),
+    ),
+    Category.PASSWORD_UNREADABLE: (
+        _("The stored password can no longer be read — enter it again."),
+        _("Enter the password again and save."),
+    ),
+    Category.PROTOCOL: (
+        _("The mail server answered unexpectedly."),
+        _("Check the server's answer below; contact your provider if it persists."),
+    ),
+}
+
+
+def category_help(category):
+    """Return ``(label, explanation, fix)`` for a category value (or empty strings)."""
+    if not category:
+        return ("", "", "")
+    label = Category(category).label
+    explanation, fix = CATEGORY_HELP[category]
+    return (label, explanation, fix)

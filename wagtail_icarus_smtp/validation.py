@@ -1,0 +1,37 @@
+"""The connection test: run the probe for one draft version and record its outcome."""
+
+from django.views.decorators.debug import sensitive_variables
+
+from . import crypto, failures, live, status, transport
+from .exceptions import IcarusSmtpError
+from .models import SmtpSettings
+
+
+@sensitive_variables("password", "mailbox")
+def validate(settings_pk, version, *, user=None):
+    """Test the draft; on success promote it to the live configuration.
+
+    Returns the recorded event, or ``None`` when a newer draft has replaced ``version``
+    (its own test will report). The password is only ever passed in memory.
+    """
+    smtp_settings = SmtpSettings.objects.get(pk=settings_pk)
+    if smtp_settings.version != version:
+        return None
+    if user is None and smtp_settings.current_event is not None:
+        user = smtp_settings.current_event.triggered_by
+    password = ""
+    try:
+        password = crypto.decrypt(smtp_settings.password_encrypted)
+        mailbox = transport.Mailbox(
+            host=smtp_settings.host,
+            port=smtp_settings.port,
+            username=smtp_settings.email,
+            password=password,
+        )
+        duration = transport.probe(mailbox)
+    except (OSError, IcarusSmtpError) as error:
+        failure = failures.classify(error, secrets=[password])
+        return smtp_settings.record(
+            status.FAILED, user=user, category=failure.category, reply=failure.reply
+        )
+    return live.promote(settings_pk, version, duration=duration, user=user)
