@@ -26,7 +26,7 @@ ADMIN_OPTIONS = ("host", "port", "username", "password", "use_tls", "use_ssl")
 
 class EmailBackend(smtp.EmailBackend):
     def __init__(self, *, fail_silently=False, **kwargs):
-        given = sorted(name for name in ADMIN_OPTIONS if kwargs.get(name) is not None)
+        given = sorted(name for name in ADMIN_OPTIONS if kwargs.pop(name, None) is not None)
         if given:
             raise ImproperlyConfigured(
                 f"wagtail_icarus_smtp.backends.EmailBackend takes {', '.join(given)} from "

@@ -22,7 +22,6 @@ def save(smtp_settings, *, previous_connection, previous_enabled=None, user=None
     version. Anything else that needs a test gets a new version, so a result for an
     older version can never promote anything.
     """
-    previous_status = smtp_settings.status if smtp_settings.pk else None
     test = needs_test(smtp_settings, previous_connection)
     changed = smtp_settings.connection_data() != previous_connection
     with transaction.atomic():
@@ -35,7 +34,9 @@ def save(smtp_settings, *, previous_connection, previous_enabled=None, user=None
         smtp_settings.__dict__.pop("current_event", None)
         if test:
             tasks.enqueue_validation(smtp_settings, user=user)
-        elif smtp_settings.status != previous_status or changed:
-            smtp_settings.record(smtp_settings.status, user=user)
+        else:
+            last = smtp_settings.events.first()
+            if changed or last is None or last.status != smtp_settings.status:
+                smtp_settings.record(smtp_settings.status, user=user)
     return smtp_settings
 

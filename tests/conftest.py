@@ -1,0 +1,58 @@
+"""Fixtures shared by the suite: a test CA, local TLS SMTP servers, saved settings."""
+
+import pytest
+
+from tests import smtpservers
+
+PASSWORD = "S3cret-Passw0rd!xyz"
+MAILBOX = "system@dropzone.example"
+
+
+@pytest.fixture(scope="session")
+def ca():
+    return smtpservers.default_ca()
+
+
+@pytest.fixture
+def start_server(ca):
+    """Start a local SMTP server (``smtpservers.SmtpServer`` arguments); stopped at teardown."""
+    started = []
+
+    def start(cls=smtpservers.SmtpServer, **kwargs):
+        if cls is smtpservers.SmtpServer:
+            kwargs.setdefault("ca", ca)
+            kwargs.setdefault("users", {MAILBOX: PASSWORD})
+        server = cls(**kwargs)
+        server.__enter__()
+        started.append(server)
+        return server
+
+    yield start
+    for server in reversed(started):
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def trust(settings, ca):
+    """Trust the test CA and allow the given server ports (``trust(port, mode)``)."""
+    settings.ICARUS_SMTP_CA_FILE = ca.ca_file
+    ports = {}
+
+    def allow(port, mode="starttls"):
+        ports[port] = mode
+        settings.ICARUS_SMTP_PORTS = dict(ports)
+
+    return allow
+
+
+@pytest.fixture
+def server(start_server, trust):
+    """A STARTTLS + AUTH server that the plugin trusts."""
+    smtp = start_server(mode="starttls")
+    trust(smtp.port, "starttls")
+    return smtp
+
+
+@pytest.fixture
+def editor(django_user_model):
+    return django_user_model.objects.create_superuser("editor", "editor@example.com", "pw")

@@ -1,0 +1,126 @@
+"""The email backend sends through the live configuration, and only when enabled."""
+
+import logging
+
+import pytest
+from django.core import mail
+from django.core.mail import EmailMessage
+
+from tests.conftest import MAILBOX
+from tests.utils import configure
+from wagtail_icarus_smtp.backends import EmailBackend
+from wagtail_icarus_smtp.models import SmtpSettings
+
+pytestmark = pytest.mark.django_db
+
+BACKEND = "wagtail_icarus_smtp.backends.EmailBackend"
+
+
+@pytest.fixture
+def our_backend(settings):
+    """Django's test runner swaps in the locmem backend; select ours explicitly."""
+    settings.EMAIL_BACKEND = BACKEND
+
+
+def test_send_mail_arrives_from_the_mailbox_with_reply_to(server, our_backend):
+    configure(server)
+
+    sent = mail.send_mail(
+        "Buchungsbestätigung", "Danke!", "shop@dropzone.example", ["kunde@example.com"]
+    )
+
+    assert sent == 1
+    message = server.wait_for_messages(1)[0]
+    assert message.mail_from == MAILBOX
+    assert message.rcpt_tos == ["kunde@example.com"]
+    assert message.message["From"] == f"Dropzone Musterstadt <{MAILBOX}>"
+    assert message.message["Reply-To"] == "shop@dropzone.example"
+    assert message.message["Subject"] == "Buchungsbestätigung"
+
+
+def test_own_mailbox_as_sender_gets_no_reply_to(server, our_backend):
+    configure(server, from_name="")
+
+    mail.send_mail("Hallo", "Text", MAILBOX, ["kunde@example.com"])
+
+    message = server.wait_for_messages(1)[0]
+    assert message.message["From"] == MAILBOX
+    assert message.message["Reply-To"] is None
+
+
+def test_callers_message_is_not_changed_and_existing_reply_to_is_kept(server, our_backend):
+    configure(server)
+    email = EmailMessage(
+        "Hallo", "Text", "shop@dropzone.example", ["a@example.com"], reply_to=["team@example.com"]
+    )
+
+    email.send()
+
+    message = server.wait_for_messages(1)[0]
+    assert message.message["Reply-To"] == "team@example.com"
+    assert email.from_email == "shop@dropzone.example"
+
+
+def test_disabled_sends_nothing_raises_nothing_and_counts(server, our_backend, caplog):
+    configure(server, enabled=None)
+
+    with caplog.at_level(logging.WARNING, logger="wagtail_icarus_smtp"):
+        sent = mail.send_mail("Buchung", "Text", None, ["kunde@example.com"])
+
+    assert sent == 0
+    assert server.messages == []
+    assert SmtpSettings.load().unsent_count == 1
+    assert "disabled" in caplog.text
+
+
+def test_nothing_configured_sends_nothing_and_raises_nothing(our_backend, caplog):
+    with caplog.at_level(logging.WARNING, logger="wagtail_icarus_smtp"):
+        assert mail.send_mail("Buchung", "Text", None, ["kunde@example.com"]) == 0
+    assert "not_configured" in caplog.text
+
+
+def test_many_messages_go_over_one_connection_with_one_query(
+    server, our_backend, django_assert_num_queries
+):
+    configure(server)
+    sessions = server.sessions
+    messages = [EmailMessage(f"M{i}", "Text", None, [f"k{i}@example.com"]) for i in range(5)]
+
+    with django_assert_num_queries(1):
+        assert EmailBackend().send_messages(messages) == 5
+
+    server.wait_for_messages(5)
+    assert server.sessions == sessions + 1
+
+
+def test_configuration_is_loaded_per_connection(server, start_server, trust, our_backend):
+    """A change saved elsewhere is used by the next connection, not the open one."""
+    configure(server)
+    backend = EmailBackend()
+    with backend:
+        backend.send_messages([EmailMessage("1", "x", None, ["a@example.com"])])
+        other = start_server(mode="starttls")
+        trust(server.port)
+        trust(other.port)
+        configure(other)  # saved "in another process"
+        backend.send_messages([EmailMessage("2", "x", None, ["a@example.com"])])
+    backend.send_messages([EmailMessage("3", "x", None, ["a@example.com"])])
+
+    assert [m.message["Subject"] for m in server.wait_for_messages(2)] == ["1", "2"]
+    assert [m.message["Subject"] for m in other.wait_for_messages(1)] == ["3"]
+
+
+def test_connection_options_in_settings_are_rejected():
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match="host"):
+        EmailBackend(host="smtp.example.com")
+
+
+def test_failing_server_raises_unless_fail_silently(server, our_backend):
+    configure(server)
+    server.stop()
+
+    with pytest.raises(OSError):
+        mail.send_mail("x", "y", None, ["a@example.com"])
+    assert mail.send_mail("x", "y", None, ["a@example.com"], fail_silently=True) == 0

@@ -1,0 +1,45 @@
+"""Helpers that drive the product the way an editor does: through the settings form."""
+
+from django.test import TestCase
+from wagtail.contrib.settings.views import get_setting_edit_handler
+
+from tests.conftest import MAILBOX, PASSWORD
+from wagtail_icarus_smtp.models import SmtpSettings
+
+
+def form_class():
+    """The form Wagtail builds for the settings page (panels + our base form)."""
+    return get_setting_edit_handler(SmtpSettings).get_form_class()
+
+
+def form_data(**overrides):
+    data = {
+        "from_name": "Dropzone Musterstadt",
+        "email": MAILBOX,
+        "password": PASSWORD,
+        "host": "localhost",
+        "port": "587",
+        "enabled": "on",
+    }
+    data.update(overrides)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def submit(user=None, **overrides):
+    """Submit the settings form; run on-commit callbacks (the task, sync in tests).
+
+    Returns the bound form (check ``form.errors``) — the settings are saved when valid.
+    """
+    smtp_settings = SmtpSettings.load()
+    form = form_class()(data=form_data(**overrides), instance=smtp_settings, for_user=user)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        if form.is_valid():
+            form.save()
+    return form
+
+
+def configure(server, user=None, **overrides):
+    """Save working settings for ``server`` and return the reloaded settings."""
+    form = submit(user=user, port=str(server.port), **overrides)
+    assert not form.errors, form.errors
+    return SmtpSettings.load()
