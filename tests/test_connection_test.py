@@ -186,9 +186,14 @@ def test_a_result_for_an_older_version_never_promotes(server, finish_order, sett
     old = save_without_running(from_name="Alt", host="127.0.0.1")
     new = save_without_running(from_name="Neu", host="localhost")
     order = [old, new] if finish_order == "old_first" else [new, old]
-    results = {version: tasks.validate_settings(SmtpSettings.load().pk, version) for version in order}
+    pk = SmtpSettings.load().pk
+    results = {version: tasks.validate_settings(pk, version) for version in order}
+    # A test of the old version that was already under way when the new draft was
+    # saved reaches promotion late: it must not promote either.
+    late = live.promote(pk, old, duration=0.1)
 
     assert results[old] == {"status": "superseded"}
+    assert late is None
     smtp_settings = SmtpSettings.load()
     assert smtp_settings.live_config.host == "localhost"
     assert smtp_settings.live_config.version == new
