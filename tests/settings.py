@@ -16,7 +16,13 @@ LANGUAGES = [("de", "Deutsch"), ("en", "English")]
 INSTALLED_APPS = [
     "wagtail_icarus_smtp",
     "wagtail.contrib.settings",
+    "wagtail.embeds",
+    "wagtail.sites",
     "wagtail.users",
+    "wagtail.snippets",
+    "wagtail.documents",
+    "wagtail.images",
+    "wagtail.search",
     "wagtail.admin",
     "wagtail",
     "modelcluster",
