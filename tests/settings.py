@@ -1,6 +1,7 @@
 """Settings for the test suite. ICARUS_TEST_DB=postgres switches to PostgreSQL."""
 
 import os
+import tempfile
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -66,7 +67,7 @@ if os.environ.get("ICARUS_TEST_DB") == "postgres":
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
-            "NAME": "test",
+            "NAME": os.environ.get("ICARUS_DB_NAME", "test"),
             "USER": "postgres",
             "HOST": "127.0.0.1",
             "PORT": "5432",
@@ -77,8 +78,15 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(BASE_DIR / "test.sqlite3"),
-            "TEST": {"NAME": str(BASE_DIR / "test-db.sqlite3")},
+            # A file (not :memory:) so a real qcluster process can share it; one per
+            # test run so parallel runs on one machine do not collide.
+            "NAME": os.environ.get("ICARUS_DB_NAME", str(BASE_DIR / "test.sqlite3")),
+            "TEST": {
+                "NAME": os.environ.setdefault(
+                    "ICARUS_TEST_SQLITE",
+                    str(Path(tempfile.gettempdir()) / f"icarus-smtp-test-{os.getpid()}.sqlite3"),
+                )
+            },
         }
     }
 

@@ -169,18 +169,11 @@ def test_connection_refused_is_a_connection_failure(trust):
 @pytest.mark.parametrize("finish_order", ["old_first", "new_first"])
 def test_a_result_for_an_older_version_never_promotes(server, finish_order, settings):
     """Two quick saves: whatever order the tests finish in, the newest data wins."""
-    from django.test import TestCase
-
-    from tests.utils import form_class, form_data
     from wagtail_icarus_smtp import tasks
 
     def save_without_running(**overrides):
-        form = form_class()(
-            data=form_data(port=str(server.port), **overrides), instance=SmtpSettings.load()
-        )
-        assert form.is_valid(), form.errors
-        with TestCase.captureOnCommitCallbacks(execute=False):
-            form.save()
+        form = submit(port=str(server.port), run_tasks=False, **overrides)
+        assert not form.errors, form.errors
         return SmtpSettings.load().version
 
     old = save_without_running(from_name="Alt", host="127.0.0.1")
