@@ -101,12 +101,19 @@ DEFAULT_FROM_EMAIL = "buchung@dropzone.example"
 Q_CLUSTER = {
     "name": "icarus-tests",
     "orm": "default",
-    "sync": True,
+    # Tasks run inline, except in the real qcluster process that one test starts.
+    "sync": os.environ.get("ICARUS_TEST_QCLUSTER") != "1",
+    "poll": 0.2,
     "timeout": 30,
     "retry": 60,
     "max_attempts": 1,
     "catch_up": False,
 }
+
+# The qcluster test passes its local server's port and CA to the worker process.
+if os.environ.get("ICARUS_TEST_SMTP_PORT"):
+    ICARUS_SMTP_PORTS = {int(os.environ["ICARUS_TEST_SMTP_PORT"]): "starttls"}
+    ICARUS_SMTP_CA_FILE = os.environ["ICARUS_TEST_CA_FILE"]
 
 ICARUS_SMTP_ENCRYPTION_KEYS = ["qW2ccJ6ELHV3Yhk5Uq5W1Q5H0h8v2Jb2rP4a4Ck0xFw="]
 ICARUS_SMTP_TIMEOUT = 5
