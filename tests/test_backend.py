@@ -124,3 +124,22 @@ def test_failing_server_raises_unless_fail_silently(server, our_backend):
     with pytest.raises(OSError):
         mail.send_mail("x", "y", None, ["a@example.com"])
     assert mail.send_mail("x", "y", None, ["a@example.com"], fail_silently=True) == 0
+
+
+def test_backend_works_as_the_configured_mailer(server, settings):
+    """Django 6.1: a MAILERS entry (own options popped first); before: EMAIL_BACKEND."""
+    import django
+
+    configure(server)
+    if django.VERSION >= (6, 1):
+        settings.MAILERS = {"default": {"BACKEND": BACKEND, "OPTIONS": {"timeout": 5}}}
+        connection = mail.mailers["default"]
+        assert connection.alias == "default"
+    else:
+        settings.EMAIL_BACKEND = BACKEND
+        connection = mail.get_connection(timeout=5)
+
+    assert isinstance(connection, EmailBackend)
+    assert connection.deadline_seconds == 5
+    assert connection.send_messages([EmailMessage("Mailer", "x", None, ["a@example.com"])]) == 1
+    assert server.wait_for_messages(1)[0].message["Subject"] == "Mailer"

@@ -1,5 +1,7 @@
 """System checks with stable ids (``wagtail_icarus_smtp.E001`` …)."""
 
+import warnings
+
 from django.apps import apps
 from django.conf import settings
 from django.core import checks
@@ -13,7 +15,9 @@ def _backend_configured():
     mailers = getattr(settings, "MAILERS", None)
     if mailers is not None:
         return any(config.get("BACKEND") == BACKEND for config in mailers.values())
-    return getattr(settings, "EMAIL_BACKEND", "") == BACKEND
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Django 6.1 deprecates EMAIL_BACKEND; still supported
+        return getattr(settings, "EMAIL_BACKEND", "") == BACKEND
 
 
 @checks.register(checks.Tags.compatibility)

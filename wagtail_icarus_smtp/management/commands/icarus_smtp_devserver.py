@@ -83,7 +83,8 @@ class Command(BaseCommand):
             )
         ports = conf.get("PORTS")
         if ports.get(server.port) != "starttls":
+            wanted = dict(sorted({**ports, server.port: "starttls"}.items()))
             yield (
-                f"Port {server.port} is not allowed as a STARTTLS port on this site. Add it: "
-                f'ICARUS_SMTP_PORTS = {{587: "starttls", 465: "ssl", {server.port}: "starttls"}}'
+                f"Port {server.port} is not allowed as a STARTTLS port on this site. "
+                f"Add it: ICARUS_SMTP_PORTS = {wanted!r}"
             )
