@@ -75,7 +75,10 @@ class SmtpSettingsForm(WagtailAdminModelForm):
         labels = value.split(".")
         if len(value) > 253 or not all(HOST_LABEL.match(label) for label in labels):
             raise forms.ValidationError(
-                _("Enter a server name such as smtp.example.com (letters, digits, dots)."),
+                _(
+                    "Enter a server name such as smtp.example.com "
+                    "(letters, digits, hyphens and dots) or an IP address."
+                ),
                 code="invalid_host",
             )
         return value

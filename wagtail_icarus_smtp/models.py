@@ -31,7 +31,7 @@ class SmtpSettings(BaseGenericSetting):
         _("Name"),
         max_length=100,
         blank=True,
-        help_text=_('Sender name shown to recipients as "From: Name".'),
+        help_text=_("Sender name shown to recipients as “From: Name”."),
     )
     email = models.EmailField(
         _("E-mail"),
@@ -51,13 +51,13 @@ class SmtpSettings(BaseGenericSetting):
         default=587,
         null=True,
         blank=True,
-        help_text=_("Standard: 587 (STARTTLS) or 465 (SSL/TLS)."),
+        help_text=_("Default: 587 (STARTTLS) or 465 (SSL/TLS)."),
     )
     enabled = models.BooleanField(
         _("SMTP mail sending"),
         default=False,
         help_text=_(
-            "Switched off, no e-mails are sent — customers receive no booking "
+            "When switched off, no e-mails are sent — customers receive no booking "
             "confirmations or other notifications."
         ),
     )

@@ -4,6 +4,8 @@ One function builds the report from a settings instance, so the admin page, the 
 status view and the management command can never disagree. Contains no secret.
 """
 
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 
 from . import status
@@ -15,6 +17,7 @@ def _event_row(event):
     label = status.category_help(event.category)[0]
     return {
         "time": event.created_at.isoformat(),
+        "time_display": date_format(localtime(event.created_at), "SHORT_DATETIME_FORMAT"),
         "status": event.status,
         "status_label": str(status.Status(event.status).label),
         "category": event.category,
@@ -31,7 +34,8 @@ def _event_row(event):
 def _stale_hint():
     return _(
         "No task worker seems to be running: the connection test was never picked up. "
-        "Start one with “python manage.py qcluster” (django-q2), then save again."
+        "Please ask your technical administrator to start one "
+        "(“python manage.py qcluster”, django-q2), then save again."
     )
 
 
@@ -67,8 +71,9 @@ def build(smtp_settings, *, events=RECENT_EVENTS):
     }
     if smtp_settings.live_differs and value == status.FAILED:
         report["live_note"] = _(
-            "Mail is still being sent with the last working settings (since %(since)s)."
-        ) % {"since": live.promoted_at.strftime("%d.%m.%Y %H:%M")}
+            "Mail is still being sent with the last working settings "
+            "(in use since %(since)s)."
+        ) % {"since": date_format(localtime(live.promoted_at), "SHORT_DATETIME_FORMAT")}
     elif smtp_settings.live_differs and value == status.RUNNING:
         report["live_note"] = _(
             "Until the test succeeds, mail is sent with the last working settings."

@@ -75,7 +75,7 @@ CATEGORY_HELP = {
     ),
     Category.APP_PASSWORD_REQUIRED: (
         _("Two-factor authentication is active: the provider requires an app password."),
-        _("Create an app-specific password at your provider and enter it here."),
+        _("Create an app-specific password with your provider and enter it here."),
     ),
     Category.AUTH_DISABLED: (
         _("The provider has switched off SMTP login with a password for this mailbox."),
@@ -83,7 +83,7 @@ CATEGORY_HELP = {
     ),
     Category.SENDER_REJECTED: (
         _("The server does not accept this mailbox as the sender address."),
-        _("Use the e-mail address of the mailbox you log in with."),
+        _("Check that the e-mail address is exactly the one of your mailbox at the provider."),
     ),
     Category.HOST_NOT_ALLOWED: (
         _("This server address is not allowed for outgoing mail on this site."),
@@ -91,11 +91,11 @@ CATEGORY_HELP = {
     ),
     Category.PASSWORD_UNREADABLE: (
         _("The stored password can no longer be read — enter it again."),
-        _("Enter the password again and save."),
+        _("Type the mailbox password into the password field and save."),
     ),
     Category.PROTOCOL: (
         _("The mail server answered unexpectedly."),
-        _("Check the server's answer below; contact your provider if it persists."),
+        _("Check the server's reply; contact your provider if the problem persists."),
     ),
 }
 
