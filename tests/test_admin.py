@@ -64,7 +64,10 @@ def test_failed_draft_page_says_mail_still_flows_with_last_good_settings(server,
     client.force_login(editor)
 
     page = client.get(
-        reverse("wagtailsettings:edit", args=["wagtail_icarus_smtp", "smtpsettings", 1])
+        reverse(
+            "wagtailsettings:edit",
+            args=["wagtail_icarus_smtp", "smtpsettings", SmtpSettings.load().pk],
+        )
     ).content.decode()
 
     assert "Setup failed" in page
@@ -81,7 +84,10 @@ def test_german_admin_shows_german_status(server, editor, client):
 
     data = client.get(status_url(), **XHR).json()
     page = client.get(
-        reverse("wagtailsettings:edit", args=["wagtail_icarus_smtp", "smtpsettings", 1])
+        reverse(
+            "wagtailsettings:edit",
+            args=["wagtail_icarus_smtp", "smtpsettings", SmtpSettings.load().pk],
+        )
     ).content.decode()
 
     assert data["status_label"] == "Einrichtung abgeschlossen"
