@@ -73,6 +73,8 @@ def test_failed_draft_page_says_mail_still_flows_with_last_good_settings(server,
     assert "Setup failed" in page
     assert "Authentication failed" in page
     assert "still being sent with the last working settings" in page
+    assert "wagtail_icarus_smtp/js/status.js" in page
+    assert 'data-final="true"' in page
 
 
 def test_german_admin_shows_german_status(server, editor, client):

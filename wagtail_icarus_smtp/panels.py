@@ -1,5 +1,6 @@
 """The status panel shown above the form on the settings page."""
 
+from django import forms
 from django.urls import reverse
 from wagtail.admin.panels import Panel
 
@@ -11,6 +12,10 @@ class StatusPanel(Panel):
 
     class BoundPanel(Panel.BoundPanel):
         template_name = "wagtail_icarus_smtp/panels/status.html"
+
+        @property
+        def media(self):
+            return forms.Media(js=["wagtail_icarus_smtp/js/status.js"])
 
         def get_context_data(self, parent_context=None):
             context = super().get_context_data(parent_context)
