@@ -6,6 +6,7 @@ a message. The connection test task and the email backend both go through here.
 """
 
 import dataclasses
+import os
 import smtplib
 import socket
 import ssl
@@ -18,6 +19,7 @@ from . import conf
 from .exceptions import IcarusSmtpError
 
 _tls_context = None
+_tls_context_key = None
 
 
 class TlsUnavailable(IcarusSmtpError):
@@ -32,8 +34,18 @@ class DeadlineExceeded(TimeoutError):
 
 def reset():
     """Forget the cached TLS context (called when settings change)."""
-    global _tls_context
-    _tls_context = None
+    global _tls_context, _tls_context_key
+    _tls_context = _tls_context_key = None
+
+
+def _ca_file_key():
+    ca_file = conf.get("CA_FILE")
+    if not ca_file:
+        return None
+    try:
+        return (str(ca_file), os.stat(ca_file).st_mtime_ns)
+    except OSError:
+        return (str(ca_file), None)
 
 
 def tls_context():
@@ -41,16 +53,16 @@ def tls_context():
 
     Building a context loads the system trust store (~30 ms); doing it once per
     process instead of once per connection is most of our speed-up over Django's
-    stock backend.
+    stock backend. A replaced ``CA_FILE`` (new modification time) is loaded again.
     """
-    global _tls_context
-    if _tls_context is None:
+    global _tls_context, _tls_context_key
+    key = _ca_file_key()
+    if _tls_context is None or key != _tls_context_key:
         context = ssl.create_default_context()
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        ca_file = conf.get("CA_FILE")
-        if ca_file:
-            context.load_verify_locations(cafile=str(ca_file))
-        _tls_context = context
+        if key is not None:
+            context.load_verify_locations(cafile=key[0])
+        _tls_context, _tls_context_key = context, key
     return _tls_context
 
 
