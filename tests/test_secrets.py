@@ -88,3 +88,18 @@ def test_password_field_is_write_only_and_empty_submit_keeps_it(server, editor, 
     submit(port=str(server.port), password="", from_name="Anders")
     assert SmtpSettings.load().password_encrypted == stored
     assert SmtpSettings.load().from_name == "Anders"
+
+
+def test_a_transcript_records_the_conversation_with_credentials_masked(server):
+    smtp_settings = configure(server)
+    mailbox = transport.Mailbox("localhost", server.port, smtp_settings.email, PASSWORD)
+    transcript = []
+
+    client = transport.connect(mailbox, transport.Deadline(5), transcript=transcript)
+    transport.quit_quietly(client)
+
+    text = "\n".join(transcript)
+    assert "STARTTLS" in text.upper()
+    assert "235" in text  # authentication succeeded, and the transcript shows it
+    assert "credentials masked" in text
+    assert_secret_free(text)

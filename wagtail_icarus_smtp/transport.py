@@ -127,8 +127,9 @@ class _DeadlineReader:
 class _DeadlineMixin:
     """Bounds every read and write by ``self.deadline`` and masks AUTH in debug output."""
 
-    def __init__(self, host, port, *, deadline, **kwargs):
+    def __init__(self, host, port, *, deadline, transcript=None, **kwargs):
         self.deadline = deadline
+        self.transcript = transcript
         self._masking = False
         super().__init__(host, port, timeout=deadline.remaining(), **kwargs)
 
@@ -164,7 +165,10 @@ class _DeadlineMixin:
     def _print_debug(self, *args):
         if self._masking and args and str(args[0]).startswith("send:"):
             args = ("send:", "'****' (credentials masked)")
-        super()._print_debug(*args)
+        if self.transcript is None:
+            super()._print_debug(*args)
+        else:
+            self.transcript.append(" ".join(str(arg) for arg in args))
 
 
 class SMTP(_DeadlineMixin, smtplib.SMTP):
@@ -176,25 +180,21 @@ class SMTP_SSL(_DeadlineMixin, smtplib.SMTP_SSL):
 
 
 @sensitive_variables("mailbox")
-def connect(mailbox, deadline, *, debuglevel=0):
+def connect(mailbox, deadline, *, debuglevel=0, transcript=None):
     """Open a TLS connection to ``mailbox`` and log in. The caller closes it.
 
     Raises ``TlsUnavailable`` before any credential is sent when a STARTTLS port does
-    not offer STARTTLS; certificate and host name are always verified.
+    not offer STARTTLS; certificate and host name are always verified. With a list as
+    ``transcript``, the SMTP conversation is appended to it (credentials masked).
     """
-    local_hostname = DNS_NAME.get_fqdn()
+    options = {"deadline": deadline, "transcript": transcript}
+    options["local_hostname"] = DNS_NAME.get_fqdn()
     if tls_mode(mailbox.port) == "ssl":
-        client = SMTP_SSL(
-            mailbox.host,
-            mailbox.port,
-            deadline=deadline,
-            context=tls_context(),
-            local_hostname=local_hostname,
-        )
+        client = SMTP_SSL(mailbox.host, mailbox.port, context=tls_context(), **options)
     else:
-        client = SMTP(mailbox.host, mailbox.port, deadline=deadline, local_hostname=local_hostname)
+        client = SMTP(mailbox.host, mailbox.port, **options)
     try:
-        client.set_debuglevel(debuglevel)
+        client.set_debuglevel(max(debuglevel, 1 if transcript is not None else 0))
         if tls_mode(mailbox.port) != "ssl":
             client.ehlo()
             if not client.has_extn("starttls"):
