@@ -22,6 +22,8 @@ DEFAULTS = {
     "TIMEOUT": 15,
     # A connection test still "running" after TIMEOUT + this many seconds is stale.
     "STALE_MARGIN": 60,
+    # action -> (per user, whole site, window in seconds) for actions that connect out.
+    "RATE_LIMITS": {"test": (10, 30, 600), "testmail": (5, 20, 600)},
 }
 
 TLS_MODES = ("starttls", "ssl")

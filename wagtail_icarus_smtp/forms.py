@@ -5,7 +5,6 @@ values are form errors and nothing is saved. The password is write-only.
 """
 
 import re
-import unicodedata
 
 from django import forms
 from django.core.validators import validate_ipv46_address
@@ -14,22 +13,9 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 from wagtail.admin.forms import WagtailAdminModelForm
 
-from . import conf
+from . import conf, headers
 
 HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-BIDI_CONTROLS = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def unsafe_header_text(value):
-    """True when ``value`` could break or smuggle a mail header."""
-    if "=?" in value:
-        return True
-    for char in value:
-        if char in BIDI_CONTROLS or char in "\u2028\u2029":
-            return True
-        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
-            return True
-    return False
 
 
 class SmtpSettingsForm(WagtailAdminModelForm):
@@ -53,15 +39,14 @@ class SmtpSettingsForm(WagtailAdminModelForm):
 
     def clean_from_name(self):
         value = self.cleaned_data["from_name"].strip()
-        if unsafe_header_text(value):
-            raise forms.ValidationError(
-                _("The name must not contain line breaks, control characters or “=?”."),
-                code="unsafe",
-            )
+        headers.check_display_name(value)
         return value
 
     def clean_email(self):
-        return self.cleaned_data["email"].strip()
+        value = self.cleaned_data["email"].strip()
+        if value:
+            headers.check_address(value)
+        return value
 
     def clean_host(self):
         value = self.cleaned_data["host"].strip().lower().rstrip(".")

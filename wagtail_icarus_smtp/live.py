@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
-from . import crypto, status, transport
+from . import crypto, headers, status, transport
 from .exceptions import PasswordUnreadable
 from .models import SmtpLiveConfiguration, SmtpSettings
 
@@ -14,6 +14,7 @@ from .models import SmtpLiveConfiguration, SmtpSettings
 DISABLED = "disabled"
 NOT_CONFIGURED = "not_configured"
 PASSWORD_UNREADABLE = "password_unreadable"  # noqa: S105 (a reason, not a password)
+UNSAFE_SENDER = "unsafe_sender"
 
 
 def promote(settings_pk, version, *, duration, user=None):
@@ -61,6 +62,8 @@ def load():
         return Sending(None, reason=DISABLED, settings_pk=smtp_settings.pk)
     if live is None:
         return Sending(None, reason=NOT_CONFIGURED, settings_pk=smtp_settings.pk)
+    if not headers.is_safe_sender(smtp_settings.from_name, live.email):
+        return Sending(None, reason=UNSAFE_SENDER, settings_pk=smtp_settings.pk)
     try:
         password = crypto.decrypt(live.password_encrypted)
     except PasswordUnreadable:
