@@ -8,6 +8,14 @@ PASSWORD = "S3cret-Passw0rd!xyz"
 MAILBOX = "system@dropzone.example"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters live in the cache; every test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture(scope="session")
 def ca():
     return smtpservers.default_ca()

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 from wagtail.admin.forms import WagtailAdminModelForm
 
-from . import conf, headers
+from . import conf, crypto, headers, ratelimit
 
 HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
@@ -80,13 +80,23 @@ class SmtpSettingsForm(WagtailAdminModelForm):
         return value
 
     @sensitive_variables("password")
-    def save(self, commit=True):
-        from . import crypto, drafts
+    def _post_clean(self):
+        from . import drafts  # models imports this module; drafts imports models
 
-        instance = super().save(commit=False)
+        super()._post_clean()
         password = self.cleaned_data.get("password")
         if password:
-            instance.password_encrypted = crypto.encrypt(password)
+            self.instance.password_encrypted = crypto.encrypt(password)
+        if not self.errors and drafts.needs_test(self.instance, self.previous_connection):
+            try:
+                ratelimit.hit("test", self.for_user)
+            except ratelimit.RateLimited as error:
+                self.add_error(None, str(error))
+
+    def save(self, commit=True):
+        from . import drafts
+
+        instance = super().save(commit=False)
         if commit:
             drafts.save(
                 instance,
