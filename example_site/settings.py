@@ -110,6 +110,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # system trust store, and allow its port 2525 (STARTTLS) next to the standard ports.
 ICARUS_SMTP_CA_FILE = demo.SMTP_CA_FILE
 ICARUS_SMTP_PORTS = {587: "starttls", 465: "ssl", demo.SMTP_PORT: "starttls"}
+# The demo's dev SMTP server runs on loopback, which the host guard refuses by default.
+ICARUS_SMTP_ALLOWED_HOSTS = ["localhost", "127.0.0.1"]
 # Demo only. For a real site generate your own: Fernet.generate_key() from cryptography.
 ICARUS_SMTP_ENCRYPTION_KEYS = ["1yJzFQwLltNx0WBNjDAnbukyAk6wF2MX85i2WmiVrbM="]
 

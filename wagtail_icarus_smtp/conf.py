@@ -22,6 +22,9 @@ DEFAULTS = {
     "TIMEOUT": 15,
     # A connection test still "running" after TIMEOUT + this many seconds is stale.
     "STALE_MARGIN": 60,
+    # Host names or networks (CIDR) the host guard lets through although they are not
+    # public addresses, e.g. ["relay.internal", "10.0.0.0/8"]. Empty: only public ones.
+    "ALLOWED_HOSTS": [],
     # action -> (per user, whole site, window in seconds) for actions that connect out.
     "RATE_LIMITS": {"test": (10, 30, 600), "testmail": (5, 20, 600)},
 }

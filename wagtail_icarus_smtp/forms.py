@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 from wagtail.admin.forms import WagtailAdminModelForm
 
-from . import conf, crypto, headers, ratelimit
+from . import conf, crypto, headers, hostguard, ratelimit
 
 HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
@@ -54,9 +54,11 @@ class SmtpSettingsForm(WagtailAdminModelForm):
             return value
         try:
             validate_ipv46_address(value)
-            return value
         except forms.ValidationError:
             pass
+        else:
+            self._check_host_allowed(value)
+            return value
         labels = value.split(".")
         if len(value) > 253 or not all(HOST_LABEL.match(label) for label in labels):
             raise forms.ValidationError(
@@ -66,7 +68,20 @@ class SmtpSettingsForm(WagtailAdminModelForm):
                 ),
                 code="invalid_host",
             )
+        self._check_host_allowed(value)
         return value
+
+    def _check_host_allowed(self, host):
+        try:
+            hostguard.check(host)
+        except hostguard.HostNotAllowed as error:
+            raise forms.ValidationError(
+                _(
+                    "This server address points into an internal network and is not "
+                    "allowed. Enter the public SMTP server of your mail provider."
+                ),
+                code="host_not_allowed",
+            ) from error
 
     def clean_port(self):
         value = self.cleaned_data["port"]

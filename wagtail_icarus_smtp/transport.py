@@ -7,6 +7,7 @@ a message. The connection test task and the email backend both go through here.
 
 import dataclasses
 import os
+import re
 import smtplib
 import socket
 import ssl
@@ -15,14 +16,16 @@ import time
 from django.core.mail.utils import DNS_NAME
 from django.views.decorators.debug import sensitive_variables
 
-from . import conf
+from . import conf, hostguard
 from .exceptions import IcarusSmtpError
+
+BARE_EOL = re.compile(rb"\r\n|\r|\n")
 
 _tls_context = None
 _tls_context_key = None
 
 
-class TlsUnavailable(IcarusSmtpError):
+class TlsUnavailable(IcarusSmtpError, smtplib.SMTPException):
     """The server offers no STARTTLS on a STARTTLS port; no credentials were sent."""
 
     category = "tls_unavailable"
@@ -127,8 +130,9 @@ class _DeadlineReader:
 class _DeadlineMixin:
     """Bounds every read and write by ``self.deadline`` and masks AUTH in debug output."""
 
-    def __init__(self, host, port, *, deadline, transcript=None, **kwargs):
+    def __init__(self, host, port, *, deadline, addresses, transcript=None, **kwargs):
         self.deadline = deadline
+        self.addresses = addresses
         self.transcript = transcript
         self._masking = False
         super().__init__(host, port, timeout=deadline.remaining(), **kwargs)
@@ -138,7 +142,22 @@ class _DeadlineMixin:
         self.deadline = Deadline(seconds or conf.get("TIMEOUT"))
 
     def _get_socket(self, host, port, timeout):
-        return super()._get_socket(host, port, self.deadline.remaining())
+        """Dial only the vetted addresses; TLS still checks the name (``self._host``)."""
+        error = OSError(f"no address to connect to for {host}")
+        for address in self.addresses:
+            try:
+                return super()._get_socket(address, port, self.deadline.remaining())
+            except DeadlineExceeded:
+                raise
+            except OSError as failed:
+                error = failed
+        raise error
+
+    def data(self, msg):
+        """Bare CR or LF become CRLF before smtplib dot-stuffs (no SMTP smuggling)."""
+        if isinstance(msg, bytes):
+            msg = BARE_EOL.sub(b"\r\n", msg)
+        return super().data(msg)
 
     def getreply(self):
         if self.file is None and self.sock is not None:
@@ -187,7 +206,8 @@ def connect(mailbox, deadline, *, debuglevel=0, transcript=None):
     not offer STARTTLS; certificate and host name are always verified. With a list as
     ``transcript``, the SMTP conversation is appended to it (credentials masked).
     """
-    options = {"deadline": deadline, "transcript": transcript}
+    addresses = hostguard.resolve(mailbox.host, mailbox.port)
+    options = {"deadline": deadline, "addresses": addresses, "transcript": transcript}
     options["local_hostname"] = DNS_NAME.get_fqdn()
     if tls_mode(mailbox.port) == "ssl":
         client = SMTP_SSL(mailbox.host, mailbox.port, context=tls_context(), **options)
