@@ -2,8 +2,8 @@
 
 from django.db import transaction
 
-from . import status, tasks
-from .models import SmtpSettings
+from . import audit, status, tasks
+from .models import CONNECTION_FIELDS, SmtpSettings
 
 
 def needs_test(smtp_settings, previous_connection):
@@ -23,7 +23,7 @@ def save(smtp_settings, *, previous_connection, previous_enabled=None, user=None
     older version can never promote anything.
     """
     test = needs_test(smtp_settings, previous_connection)
-    changed = smtp_settings.connection_data() != previous_connection
+    changed = changed_fields(smtp_settings, previous_connection)
     with transaction.atomic():
         if smtp_settings.pk:
             locked = SmtpSettings.objects.select_for_update().get(pk=smtp_settings.pk)
@@ -38,5 +38,27 @@ def save(smtp_settings, *, previous_connection, previous_enabled=None, user=None
             last = smtp_settings.events.first()
             if changed or last is None or last.status != smtp_settings.status:
                 smtp_settings.record(smtp_settings.status, user=user)
+        _audit(smtp_settings, changed, previous_enabled, user)
     return smtp_settings
+
+
+def changed_fields(smtp_settings, previous_connection):
+    """Names of the connection fields whose value differs from ``previous_connection``."""
+    return [
+        name
+        for name, before, after in zip(
+            CONNECTION_FIELDS, previous_connection, smtp_settings.connection_data(), strict=True
+        )
+        if before != after
+    ]
+
+
+def _audit(smtp_settings, changed, previous_enabled, user):
+    if changed:
+        audit.log(
+            smtp_settings, "credentials_changed", user=user, fields=audit.field_names(changed)
+        )
+    if previous_enabled is not None and previous_enabled != smtp_settings.enabled:
+        action = "sending_enabled" if smtp_settings.enabled else "sending_disabled"
+        audit.log(smtp_settings, action, user=user)
 

@@ -107,5 +107,7 @@ def check(host):
     """
     try:
         resolve(host, 0)
+    except HostNotAllowed:
+        raise
     except (OSError, UnicodeError):
         return

@@ -4,7 +4,7 @@ because django-q2 stores task arguments and results in the database."""
 from django.db import transaction
 from django_q.tasks import async_task
 
-from . import status, validation
+from . import audit, status, validation
 
 GROUP = "wagtail_icarus_smtp"
 
@@ -12,6 +12,7 @@ GROUP = "wagtail_icarus_smtp"
 def enqueue_validation(smtp_settings, *, user=None):
     """Mark the current draft version as being tested and queue the test after commit."""
     smtp_settings.record(status.RUNNING, user=user)
+    audit.log(smtp_settings, "test_started", user=user, version=smtp_settings.version)
     pk, version = smtp_settings.pk, smtp_settings.version
     transaction.on_commit(
         lambda: async_task("wagtail_icarus_smtp.tasks.validate_settings", pk, version, group=GROUP)

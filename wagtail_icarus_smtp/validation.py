@@ -2,7 +2,7 @@
 
 from django.views.decorators.debug import sensitive_variables
 
-from . import crypto, failures, live, status, transport
+from . import audit, crypto, failures, live, status, transport
 from .exceptions import IcarusSmtpError
 from .models import SmtpSettings
 
@@ -31,7 +31,13 @@ def validate(settings_pk, version, *, user=None):
         duration = transport.probe(mailbox)
     except (OSError, IcarusSmtpError) as error:
         failure = failures.classify(error, secrets=[password])
+        audit.log(
+            smtp_settings, "test_failed", user=user, version=version, category=failure.category
+        )
         return smtp_settings.record(
             status.FAILED, user=user, category=failure.category, reply=failure.reply
         )
-    return live.promote(settings_pk, version, duration=duration, user=user)
+    event = live.promote(settings_pk, version, duration=duration, user=user)
+    if event is not None:
+        audit.log(smtp_settings, "test_succeeded", user=user, version=version)
+    return event

@@ -1,0 +1,42 @@
+"""Audit trail in Wagtail's own log (Reports → Site history): who did what, when.
+
+Entries name the fields that changed, never their values.
+"""
+
+from django.utils.translation import gettext_lazy as _
+from wagtail.log_actions import log as wagtail_log
+
+PREFIX = "wagtail_icarus_smtp."
+
+ACTIONS = {
+    "credentials_changed": _("SMTP access data changed"),
+    "sending_enabled": _("SMTP mail sending enabled"),
+    "sending_disabled": _("SMTP mail sending disabled"),
+    "test_started": _("SMTP connection test started"),
+    "test_succeeded": _("SMTP connection test succeeded"),
+    "test_failed": _("SMTP connection test failed"),
+    "key_rotated": _("SMTP password re-encrypted with the current key"),
+    "scrubbed": _("Stored SMTP credentials removed"),
+}
+
+#: Public field names for the stored columns (the password column is encrypted).
+FIELD_NAMES = {"password_encrypted": "password"}
+
+
+def register(actions):
+    """``register_log_actions`` hook body."""
+    for name, label in ACTIONS.items():
+        actions.register_action(PREFIX + name, label, label)
+
+
+def log(smtp_settings, action, *, user=None, **data):
+    """Write one log entry for ``smtp_settings``; ``data`` must hold no secret."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}")
+    if user is not None and not user.is_authenticated:
+        user = None
+    return wagtail_log(instance=smtp_settings, action=PREFIX + action, user=user, data=data)
+
+
+def field_names(names):
+    return [FIELD_NAMES.get(name, name) for name in names]
