@@ -1,5 +1,7 @@
 """Fixtures shared by the suite: a test CA, local TLS SMTP servers, saved settings."""
 
+import socket
+
 import pytest
 
 from tests import smtpservers
@@ -14,6 +16,21 @@ def _fresh_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_dns(monkeypatch):
+    """Tests never ask a real DNS server: numeric addresses and ``localhost`` resolve
+    locally, every other name does not resolve (tests that need one set a resolver)."""
+    from wagtail_icarus_smtp import hostguard
+
+    def local_only(host, port, *args, **kwargs):
+        if host.lower().rstrip(".") == "localhost":
+            host = "127.0.0.1"
+        kwargs["flags"] = kwargs.get("flags", 0) | socket.AI_NUMERICHOST
+        return socket.getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(hostguard, "resolver", local_only)
 
 
 @pytest.fixture(scope="session")
