@@ -81,6 +81,9 @@ else:
             # A file (not :memory:) so a real qcluster process can share it; one per
             # test run so parallel runs on one machine do not collide.
             "NAME": os.environ.get("ICARUS_DB_NAME", str(BASE_DIR / "test.sqlite3")),
+            # Writers queue up instead of failing with "database is locked" when two
+            # saves race (SQLite cannot upgrade a read transaction to a write one).
+            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
             "TEST": {
                 "NAME": os.environ.setdefault(
                     "ICARUS_TEST_SQLITE",
