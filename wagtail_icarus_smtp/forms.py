@@ -13,9 +13,12 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 from wagtail.admin.forms import WagtailAdminModelForm
 
-from . import conf, crypto, headers, hostguard, ratelimit
+from . import conf, crypto, headers, hostguard, providers, ratelimit
 
 HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+#: The fields a complete configuration needs (``SmtpSettings.missing_fields()``).
+REQUIRED_FIELDS = ("email", "password", "host", "port")
 
 
 class SmtpSettingsForm(WagtailAdminModelForm):
@@ -27,6 +30,12 @@ class SmtpSettingsForm(WagtailAdminModelForm):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text=_("Password for SMTP login. With two-factor authentication, an app password."),
     )
+    provider = forms.ChoiceField(
+        label=_("Provider"),
+        required=False,
+        choices=providers.choices,
+        help_text=_("Fills in server and port for the common providers."),
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -36,6 +45,25 @@ class SmtpSettingsForm(WagtailAdminModelForm):
             self.fields["password"].widget.attrs["placeholder"] = gettext(
                 "A password is stored. Leave empty to keep it."
             )
+        self.fields["provider"].initial = providers.for_host(self.instance.host)
+
+    def missing_fields(self):
+        """Required fields that are still empty, for display only (red frames).
+
+        Not form errors: a partial form may be saved (the state "Setup started"). On a
+        submitted form, fields with a real error are left to that error.
+        """
+        if not self.is_bound:
+            return self.instance.missing_fields()
+        missing = []
+        for name in REQUIRED_FIELDS:
+            if name in self.errors:
+                continue
+            if name == "password" and self.instance.password_encrypted:
+                continue
+            if not str(self.data.get(self.add_prefix(name), "")).strip():
+                missing.append(name)
+        return missing
 
     def clean_from_name(self):
         value = self.cleaned_data["from_name"].strip()
@@ -93,6 +121,16 @@ class SmtpSettingsForm(WagtailAdminModelForm):
                 params={"port": value, "allowed": ", ".join(str(port) for port in allowed)},
             )
         return value
+
+    def clean(self):
+        """A chosen preset fills in an empty server (and port) — also without JavaScript."""
+        cleaned_data = super().clean()
+        preset = providers.BY_KEY.get(cleaned_data.get("provider") or "")
+        if preset and not cleaned_data.get("host") and "host" not in self.errors:
+            cleaned_data["host"] = preset.host
+            if not cleaned_data.get("port") and "port" not in self.errors:
+                cleaned_data["port"] = preset.port
+        return cleaned_data
 
     @sensitive_variables("password")
     def _post_clean(self):

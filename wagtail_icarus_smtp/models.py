@@ -12,14 +12,13 @@ from django.db import models
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
-from wagtail.admin.panels import FieldPanel, MultiFieldPanel
 from wagtail.contrib.settings.models import BaseGenericSetting, register_setting
 
 from . import conf, crypto
 from . import status as states
 from .exceptions import PasswordUnreadable
 from .forms import SmtpSettingsForm
-from .panels import StatusPanel
+from .panels import settings_panels
 
 #: The fields a connection test needs; changing one of them makes a new draft version.
 CONNECTION_FIELDS = ("email", "password_encrypted", "host", "port")
@@ -74,20 +73,7 @@ class SmtpSettings(BaseGenericSetting):
 
     select_related = ["live"]
     base_form_class = SmtpSettingsForm
-    panels = [
-        StatusPanel(),
-        MultiFieldPanel(
-            [
-                FieldPanel("from_name"),
-                FieldPanel("email"),
-                FieldPanel("password"),
-                FieldPanel("host"),
-                FieldPanel("port"),
-            ],
-            heading=_("Access data"),
-        ),
-        FieldPanel("enabled"),
-    ]
+    panels = settings_panels()
 
     class Meta:
         verbose_name = _("SMTP settings")

@@ -7,17 +7,41 @@ status view and the management command can never disagree. Contains no secret.
 from django.utils.formats import date_format
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import ngettext
 
 from . import status
 
 RECENT_EVENTS = 10
+
+#: Wagtail admin icon of each state (the page's status bar and the dashboard panel).
+ICONS = {
+    status.NOT_CONFIGURED: "cog",
+    status.STARTED: "edit",
+    status.RUNNING: "spinner",
+    status.COMPLETE: "success",
+    status.FAILED: "error",
+}
+
+#: Field labels for ``missing_fields`` (the form's names).
+FIELD_LABELS = {
+    "email": _lazy("E-mail"),
+    "password": _lazy("Password"),
+    "host": _lazy("SMTP server"),
+    "port": _lazy("Port"),
+}
+
+
+def when(value):
+    """A localised short date and time, in the site's time zone."""
+    return date_format(localtime(value), "SHORT_DATETIME_FORMAT")
 
 
 def _event_row(event):
     label = status.category_help(event.category)[0]
     return {
         "time": event.created_at.isoformat(),
-        "time_display": date_format(localtime(event.created_at), "SHORT_DATETIME_FORMAT"),
+        "time_display": when(event.created_at),
         "status": event.status,
         "status_label": str(status.Status(event.status).label),
         "category": event.category,
@@ -39,6 +63,33 @@ def _stale_hint():
     )
 
 
+def _last_test_label(smtp_settings, event):
+    """When the current data was last tested, in words; empty before any test."""
+    if event is not None and event.status == status.RUNNING:
+        return _("Test started %(time)s") % {"time": when(event.created_at)}
+    last_test = (
+        smtp_settings.events.filter(status__in=(status.COMPLETE, status.FAILED))
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if last_test is None:
+        return _("Not tested yet")
+    if last_test.duration is not None:
+        return _("Last test %(time)s (%(ms)s ms)") % {
+            "time": when(last_test.created_at),
+            "ms": round(last_test.duration.total_seconds() * 1000),
+        }
+    return _("Last test %(time)s") % {"time": when(last_test.created_at)}
+
+
+def _unsent_label(count):
+    if not count:
+        return ""
+    return ngettext(
+        "%(count)d message was not sent.", "%(count)d messages were not sent.", count
+    ) % {"count": count}
+
+
 def build(smtp_settings, *, events=RECENT_EVENTS):
     """Return a JSON-serialisable dict describing the current state."""
     value = smtp_settings.status
@@ -57,9 +108,14 @@ def build(smtp_settings, *, events=RECENT_EVENTS):
         "explanation": str(explanation),
         "fix": str(fix),
         "reply": event.reply if event and category and event.category == category else "",
+        "icon": ICONS[value],
         "last_change": event.created_at.isoformat() if event else None,
+        "last_change_display": when(event.created_at) if event else "",
+        "last_test_label": _last_test_label(smtp_settings, event),
         "enabled": smtp_settings.enabled,
+        "enabled_label": _("Enabled") if smtp_settings.enabled else _("Disabled"),
         "missing_fields": smtp_settings.missing_fields(),
+        "missing_labels": [str(FIELD_LABELS[name]) for name in smtp_settings.missing_fields()],
         "stale": smtp_settings.is_stale,
         "stale_hint": _stale_hint() if smtp_settings.is_stale else "",
         "live": bool(live),
@@ -67,13 +123,14 @@ def build(smtp_settings, *, events=RECENT_EVENTS):
         "live_differs": smtp_settings.live_differs,
         "live_note": "",
         "unsent_count": smtp_settings.unsent_count,
+        "unsent_label": _unsent_label(smtp_settings.unsent_count),
         "events": [_event_row(row) for row in recent],
     }
-    if smtp_settings.live_differs and value == status.FAILED:
+    if smtp_settings.live_differs and value != status.RUNNING:
         report["live_note"] = _(
             "Mail is still being sent with the last working settings "
             "(in use since %(since)s)."
-        ) % {"since": date_format(localtime(live.promoted_at), "SHORT_DATETIME_FORMAT")}
+        ) % {"since": when(live.promoted_at)}
     elif smtp_settings.live_differs and value == status.RUNNING:
         report["live_note"] = _(
             "Until the test succeeds, mail is sent with the last working settings."

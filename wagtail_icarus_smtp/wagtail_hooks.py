@@ -1,14 +1,27 @@
-from django.urls import include, path
+from django.templatetags.static import static
+from django.urls import include, path, reverse
+from django.utils.html import format_html
 from wagtail import hooks
 
 from . import views
+from .dashboard import SmtpStatusDashboardPanel
 
 app_name = "wagtail_icarus_smtp"
 
 
 @hooks.register("register_admin_urls")
 def register_admin_urls():
-    urls = [path("status/", views.status_view, name="status")]
+    urls = [
+        path("status/", views.status_view, name="status"),
+        path("banner/", views.banner_view, name="banner"),
+        path("test-email/", views.testmail_view, name="testmail"),
+        path("history/", views.HistoryView.as_view(), name="history"),
+        path(
+            "history/results/",
+            views.HistoryView.as_view(results_only=True),
+            name="history_results",
+        ),
+    ]
     return [path("icarus-smtp/", include((urls, app_name), namespace=app_name))]
 
 
@@ -26,3 +39,20 @@ def mark_password_sensitive(request, instance):
 
     if isinstance(instance, SmtpSettings):
         request.sensitive_post_parameters = ["password"]
+
+
+@hooks.register("insert_global_admin_js")
+def paused_sending_banner():
+    """On every admin page: a warning while sending is off (only the permitted see it;
+    the script asks ``views.banner_view``, which answers 403 to everyone else)."""
+    return format_html(
+        '<script src="{}" data-icarus-smtp-banner-url="{}" defer></script>',
+        static("wagtail_icarus_smtp/js/banner.js"),
+        reverse("wagtail_icarus_smtp:banner"),
+    )
+
+
+@hooks.register("construct_homepage_panels")
+def add_dashboard_panel(request, panels):
+    if views.user_can_change(request.user):
+        panels.append(SmtpStatusDashboardPanel())

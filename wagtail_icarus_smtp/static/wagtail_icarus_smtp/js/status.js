@@ -1,43 +1,142 @@
-// Keeps the SMTP status panel current while a connection test runs: polls the JSON
-// status view and, when the state changes, swaps in the freshly rendered panel —
-// the form the editor may be typing in is left alone.
+// Keeps the SMTP status bar and the history current while a connection test runs:
+// polls the JSON status view and updates the page in place (the form the editor may
+// be typing in is left alone). Polling stops when the state is final.
 (function () {
   "use strict";
   const POLL_MS = 1500;
+  const SLOW_POLL_MS = 10000;
   const SELECTOR = "[data-icarus-smtp-status]";
+  const STATES = ["not_configured", "started", "running", "complete", "failed"];
 
-  function replacePanel(panel) {
-    return fetch(window.location.href, { credentials: "same-origin" })
-      .then((response) => response.text())
-      .then((html) => {
-        const fresh = new DOMParser().parseFromString(html, "text/html").querySelector(SELECTOR);
-        if (fresh) {
-          panel.replaceWith(fresh);
-          watch(fresh);
-        }
-      });
+  function field(root, name) {
+    return root.querySelector(`[data-field="${name}"]`);
   }
 
-  function poll(panel) {
-    fetch(panel.dataset.statusUrl, {
-      headers: { "X-Requested-With": "XMLHttpRequest" },
+  function setText(root, name, value) {
+    const element = field(root, name);
+    if (element) element.textContent = value || "";
+  }
+
+  function show(root, name, visible) {
+    const element = field(root, name);
+    if (element) element.hidden = !visible;
+  }
+
+  function setIcon(root, icon) {
+    const use = root.querySelector('[data-field="icon"] use');
+    const svg = root.querySelector('[data-field="icon"] svg');
+    if (!use || !svg) return;
+    use.setAttribute("href", `#icon-${icon}`);
+    svg.setAttribute("class", `icon icon-${icon}`);
+  }
+
+  function updateBar(bar, report) {
+    STATES.forEach((state) => bar.classList.remove(`icarus-smtp-status--${state}`));
+    bar.classList.add(`icarus-smtp-status--${report.status}`);
+    bar.dataset.status = report.status;
+    bar.dataset.final = String(report.final);
+    bar.dataset.stale = String(report.stale);
+    setIcon(bar, report.icon);
+    setText(bar, "status_label", report.status_label);
+    setText(bar, "action", report.action);
+    setText(bar, "category_label", report.category_label);
+    setText(bar, "explanation", report.explanation);
+    setText(bar, "fix", report.fix);
+    setText(bar, "reply", report.reply);
+    show(bar, "failure", Boolean(report.category));
+    show(bar, "reply_row", Boolean(report.reply));
+    setText(bar, "live_note", report.live_note);
+    show(bar, "live_note_row", Boolean(report.live_note));
+    setText(bar, "stale_hint", report.stale_hint);
+    show(bar, "stale_row", report.stale);
+    setText(bar, "last_test_label", report.last_test_label);
+    setText(bar, "unsent_label", report.unsent_label);
+    show(bar, "unsent_row", Boolean(report.unsent_count));
+    setText(bar, "enabled_label", report.enabled_label);
+    const sending = field(bar, "sending");
+    if (sending) {
+      sending.classList.toggle("icarus-smtp-sending--on", report.enabled);
+      sending.classList.toggle("icarus-smtp-sending--off", !report.enabled);
+    }
+  }
+
+  function cell(content, tag) {
+    const td = document.createElement("td");
+    if (tag) {
+      const inner = document.createElement(tag.name);
+      inner.className = tag.className || "";
+      if (tag.dateTime) inner.dateTime = tag.dateTime;
+      inner.textContent = content;
+      if (content) td.appendChild(inner);
+    } else {
+      td.textContent = content;
+    }
+    return td;
+  }
+
+  function updateHistory(report) {
+    document.querySelectorAll("[data-icarus-smtp-history]").forEach((history) => {
+      const body = field(history, "events");
+      if (!body) return;
+      const rows = report.events.map((event) => {
+        const row = document.createElement("tr");
+        row.append(
+          cell(event.time_display, { name: "time", dateTime: event.time }),
+          cell(event.status_label, {
+            name: "span",
+            className: `w-status icarus-smtp-tag icarus-smtp-tag--${event.status}`,
+          }),
+          cell(event.category_label),
+          cell(event.reply, { name: "code" }),
+          cell(event.triggered_by),
+        );
+        return row;
+      });
+      body.replaceChildren(...rows);
+      body.closest("table").hidden = rows.length === 0;
+      show(history, "history_empty", rows.length === 0);
+    });
+  }
+
+  // Once the settings work and sending is on, the test e-mail can be sent.
+  function updateTestMail(report) {
+    const box = document.querySelector("[data-icarus-testmail]");
+    if (!box || !(report.live && report.enabled && report.status === "complete")) return;
+    show(box, "testmail_unavailable", false);
+    box.querySelectorAll("[data-icarus-testmail-to], [data-icarus-testmail-send]").forEach(
+      (element) => {
+        element.disabled = false;
+      },
+    );
+  }
+
+  function schedule(bar, report) {
+    if (report.final) return;
+    window.setTimeout(() => poll(bar), report.stale ? SLOW_POLL_MS : POLL_MS);
+  }
+
+  function poll(bar) {
+    fetch(bar.dataset.statusUrl, {
+      headers: { "X-Requested-With": "XMLHttpRequest", Accept: "application/json" },
       credentials: "same-origin",
+      cache: "no-store",
     })
       .then((response) => (response.ok ? response.json() : Promise.reject(response.status)))
       .then((report) => {
-        if (report.status !== panel.dataset.status || report.stale) {
-          return replacePanel(panel);
-        }
-        if (!report.final) {
-          window.setTimeout(() => poll(panel), POLL_MS);
-        }
+        updateBar(bar, report);
+        updateHistory(report);
+        updateTestMail(report);
+        schedule(bar, report);
       })
-      .catch(() => window.setTimeout(() => poll(panel), POLL_MS * 4));
+      .catch((error) => {
+        if (error === 403) return; // no permission (any more): stop quietly
+        window.setTimeout(() => poll(bar), SLOW_POLL_MS);
+      });
   }
 
-  function watch(panel) {
-    if (panel.dataset.final !== "true" && panel.dataset.stale !== "true") {
-      window.setTimeout(() => poll(panel), POLL_MS);
+  function watch(bar) {
+    if (bar.dataset.final !== "true") {
+      schedule(bar, { final: false, stale: bar.dataset.stale === "true" });
     }
   }
 

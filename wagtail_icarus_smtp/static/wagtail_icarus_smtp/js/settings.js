@@ -1,0 +1,173 @@
+// The SMTP settings page: provider presets and suggestions, the sending switch's
+// warning, clearing a red frame once a required field is filled, and the test e-mail.
+(function () {
+  "use strict";
+
+  function byName(name) {
+    return document.querySelector(`[name="${name}"]`);
+  }
+
+  // -- provider presets ----------------------------------------------------------------
+
+  function setupProviders() {
+    const data = document.getElementById("icarus-smtp-providers");
+    const select = byName("provider");
+    if (!data || !select) return;
+    const presets = JSON.parse(data.textContent);
+    const host = byName("host");
+    const port = byName("port");
+    const email = byName("email");
+    const hintBox = document.querySelector("[data-icarus-provider-hint]");
+    const suggestionBox = document.querySelector("[data-icarus-provider-suggestion]");
+    const suggestionTemplate = document.getElementById("icarus-smtp-suggestion-text");
+    let suggested = "";
+
+    function showHint(key) {
+      const preset = presets[key];
+      hintBox.hidden = !(preset && preset.hint);
+      hintBox.querySelector('[data-field="provider_hint"]').textContent = preset ? preset.hint : "";
+    }
+
+    function fill(key) {
+      const preset = presets[key];
+      if (!preset || !preset.host) return;
+      for (const [input, value] of [[host, preset.host], [port, preset.port]]) {
+        input.value = value;
+        input.dispatchEvent(new Event("input", { bubbles: true }));
+        input.dispatchEvent(new Event("change", { bubbles: true }));
+      }
+    }
+
+    function choose(key) {
+      select.value = key;
+      select.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+
+    select.addEventListener("change", () => {
+      fill(select.value);
+      showHint(select.value);
+      suggestionBox.hidden = true;
+    });
+
+    function suggest() {
+      const domain = (email.value.split("@")[1] || "").trim().toLowerCase();
+      suggested = Object.keys(presets).find((key) => presets[key].domains.includes(domain)) || "";
+      const show = Boolean(suggested) && select.value !== suggested;
+      suggestionBox.hidden = !show;
+      if (show) {
+        suggestionBox.querySelector('[data-field="suggestion_text"]').textContent =
+          suggestionTemplate.content.textContent.replace("__PROVIDER__", presets[suggested].label);
+      }
+    }
+
+    email.addEventListener("input", suggest);
+    suggestionBox.querySelector("[data-icarus-provider-apply]").addEventListener("click", () => {
+      if (suggested) choose(suggested);
+    });
+    suggest();
+  }
+
+  // -- the sending switch ------------------------------------------------------------------
+
+  function setupSwitch() {
+    const box = document.querySelector("[data-icarus-switch]");
+    if (!box) return;
+    const input = document.getElementById(box.dataset.fieldId);
+    if (!input) return;
+    const update = () => {
+      box.querySelector("[data-icarus-switch-on]").hidden = !input.checked;
+      box.querySelector("[data-icarus-switch-off]").hidden = input.checked;
+      box.querySelector("[data-icarus-switch-warning]").hidden = input.checked;
+    };
+    input.addEventListener("change", update);
+    update();
+  }
+
+  // -- red frames ----------------------------------------------------------------------------
+
+  function setupRequiredFrames() {
+    document.querySelectorAll('[aria-invalid="true"]').forEach((input) => {
+      const field = input.closest(".w-field");
+      const errors = field && field.querySelector("[data-field-errors]");
+      if (!field || !errors) return;
+      const saved = errors.innerHTML;
+      input.addEventListener("input", () => {
+        const empty = !input.value.trim();
+        field.classList.toggle("w-field--error", empty);
+        input.setAttribute("aria-invalid", String(empty));
+        errors.innerHTML = empty ? saved : "";
+      });
+    });
+  }
+
+  // -- test e-mail -----------------------------------------------------------------------------
+
+  function setupTestMail() {
+    const box = document.querySelector("[data-icarus-testmail]");
+    if (!box) return;
+    const button = box.querySelector("[data-icarus-testmail-send]");
+    const to = box.querySelector("[data-icarus-testmail-to]");
+    const result = box.querySelector("[data-icarus-testmail-result]");
+    const text = (name) => box.querySelector(`[data-field="${name}"]`);
+    const label = button.querySelector("[data-label]");
+    const idleLabel = label.textContent;
+
+    function render(outcome) {
+      result.hidden = false;
+      text("testmail_box").className = outcome.ok
+        ? "help-block help-info icarus-smtp-success"
+        : "help-block help-critical";
+      const icon = outcome.ok ? "success" : "warning";
+      const svg = text("testmail_icon").querySelector("svg");
+      svg.setAttribute("class", `icon icon-${icon}`);
+      svg.querySelector("use").setAttribute("href", `#icon-${icon}`);
+      text("testmail_message").textContent = outcome.message;
+      const details = [outcome.category_label, outcome.explanation, outcome.fix]
+        .filter(Boolean)
+        .join(" — ");
+      text("testmail_details").textContent = details;
+      text("testmail_details").hidden = !details;
+      text("testmail_reply").textContent = outcome.reply || "";
+      text("testmail_reply_row").hidden = !outcome.reply;
+      text("testmail_transcript").textContent = outcome.transcript || "";
+      text("testmail_transcript_row").hidden = !outcome.transcript;
+    }
+
+    button.addEventListener("click", () => {
+      const csrf = document.querySelector('input[name="csrfmiddlewaretoken"]');
+      const body = new FormData();
+      body.append("to", to.value.trim());
+      button.disabled = true;
+      label.textContent = box.querySelector("template[data-icarus-testmail-sending]").content.textContent;
+      fetch(box.dataset.url, {
+        method: "POST",
+        body,
+        credentials: "same-origin",
+        headers: {
+          "X-Requested-With": "XMLHttpRequest",
+          "X-CSRFToken": csrf ? csrf.value : "",
+          Accept: "application/json",
+        },
+      })
+        .then((response) => response.json())
+        .then(render)
+        .catch(() =>
+          render({
+            ok: false,
+            message: box.querySelector("template[data-icarus-testmail-error]").content.textContent,
+          }),
+        )
+        .finally(() => {
+          button.disabled = false;
+          label.textContent = idleLabel;
+        });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    setupProviders();
+    setupSwitch();
+    setupRequiredFrames();
+    setupTestMail();
+  });
+})();
