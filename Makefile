@@ -19,11 +19,11 @@ DEMO_STAMP := $(VENV)/.installed-devserver-$(DEPS_ID)
 TEST_ENV := DJANGO_SETTINGS_MODULE=tests.settings PYTHONPATH=.
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint migrations-check pytest messages clean
+.PHONY: help demo test lint migrations-check pytest browser-test chromium messages clean
 
 help:
 	@echo "make demo   run the demo site (http://127.0.0.1:8000/) with its dev SMTP server"
-	@echo "make test   lint, migrations check and the test suite"
+	@echo "make test   lint, migrations check and the test suite (browser tests need: make chromium)"
 	@echo "variables:  PYTHON=$(PYTHON) VENV=$(VENV) DEPS=$(DEPS) PYTEST_ARGS=$(PYTEST_ARGS)"
 
 demo: $(DEMO_STAMP)
@@ -41,6 +41,14 @@ migrations-check: $(TEST_STAMP)
 
 pytest: $(TEST_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser tests alone (Playwright + Debian's Chromium; see `make chromium`).
+browser-test: $(TEST_STAMP)
+	$(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
+
+# Debian's Chromium for the browser tests (as root); Playwright never downloads a browser.
+chromium:
+	command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
 
 # Compile the translations (after editing a .po file).
 messages: $(TEST_STAMP)

@@ -1,0 +1,148 @@
+"""An editor finishes the SMTP setup alone, in a real browser, in German."""
+
+import re
+import time
+
+import pytest
+from django_q.conf import Conf
+from playwright.sync_api import expect
+
+from tests.browser.conftest import login, screenshot
+from tests.conftest import MAILBOX, PASSWORD
+from tests.test_qcluster import qcluster  # noqa: F401 (a fixture: a real django-q2 worker)
+from tests.utils import configure, submit
+from wagtail_icarus_smtp.models import SmtpSettings
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SETTINGS_PATH = "/admin/settings/wagtail_icarus_smtp/smtpsettings/"
+
+
+def open_settings(page, live_server):
+    page.goto(live_server.url + SETTINGS_PATH)
+    expect(page.locator("[data-icarus-smtp-status]")).to_be_visible()
+
+
+def status_bar(page):
+    return page.locator("[data-icarus-smtp-status]")
+
+
+def save(page):
+    page.locator("form button[type=submit]").filter(has_text="Speichern").first.click()
+    page.wait_for_load_state()
+
+
+def field(page, name):
+    return page.locator(f"[name={name}]")
+
+
+@pytest.mark.qcluster
+def test_editor_sets_up_sends_a_test_mail_and_pauses_sending(
+    page, live_server, german_editor, server, trust, qcluster, monkeypatch  # noqa: F811
+):
+    monkeypatch.setattr(Conf, "SYNC", False)  # the save enqueues; the worker tests
+    trust(587)  # the presets' port, besides the test server's own
+    login(page, live_server, german_editor)
+    open_settings(page, live_server)
+
+    # Nothing stored yet: every required field is framed red, with a message.
+    expect(status_bar(page)).to_contain_text("Nicht eingerichtet")
+    screenshot(page, "01-nicht-eingerichtet")
+
+    # A partial save is allowed; the fields still missing stay red after the reload.
+    field(page, "email").fill(MAILBOX)
+    save(page)
+    expect(status_bar(page)).to_contain_text("Einrichtung begonnen")
+    for name in ("password", "host"):
+        expect(field(page, name)).to_have_attribute("aria-invalid", "true")
+        described_by = field(page, name).get_attribute("aria-describedby")
+        error_id = next(part for part in described_by.split() if part.endswith("-errors"))
+        expect(page.locator(f"#{error_id}")).to_contain_text("Pflichtfeld")
+        expect(page.locator(f"#{error_id}").locator("xpath=..")).to_have_class(
+            re.compile("w-field--error")
+        )
+    expect(field(page, "email")).not_to_have_attribute("aria-invalid", "true")
+    screenshot(page, "02-einrichtung-begonnen-rote-rahmen")
+
+    # A preset fills server and port and says what Gmail needs.
+    field(page, "provider").select_option(label="Gmail")
+    expect(field(page, "host")).to_have_value("smtp.gmail.com")
+    expect(field(page, "port")).to_have_value("587")
+    expect(page.locator("[data-icarus-provider-hint]")).to_contain_text("App-Passwort")
+
+    # This test's server stands in for the provider.
+    field(page, "provider").select_option(label="Anderer Anbieter")
+    field(page, "host").fill("localhost")
+    field(page, "port").fill(str(server.port))
+    field(page, "password").fill(PASSWORD)
+    field(page, "from_name").fill("Dropzone Musterstadt")
+    page.locator("label.switch").click()
+    save(page)
+
+    # The bar shows the running test, then the result — without a reload.
+    expect(status_bar(page)).to_contain_text("Einrichtung läuft")
+    page.evaluate("window.icarusSamePage = true")
+    screenshot(page, "03-einrichtung-laeuft", locator=status_bar(page))
+    expect(status_bar(page)).to_contain_text("Einrichtung abgeschlossen", timeout=60_000)
+    assert page.evaluate("window.icarusSamePage") is True
+    expect(status_bar(page)).to_contain_text("SMTP-Mailversand: Aktiviert")
+    expect(status_bar(page)).to_contain_text("Letzter Test")
+    expect(page.locator("[data-icarus-smtp-history] tbody tr").first).to_contain_text(
+        "Einrichtung abgeschlossen"
+    )
+    screenshot(page, "04-einrichtung-abgeschlossen")
+
+    # The test e-mail goes to the editor's own address by default; the transcript shows.
+    page.reload()
+    to = page.locator("[data-icarus-testmail-to]")
+    expect(to).to_have_value("redaktion@dropzone.example")
+    to.fill("kunde@example.org")
+    page.locator("[data-icarus-testmail-send]").click()
+    result = page.locator("[data-icarus-testmail-result]")
+    expect(result).to_contain_text("Die Test-E-Mail wurde an kunde@example.org gesendet.")
+    transcript = page.locator("[data-field=testmail_transcript]")
+    expect(transcript).to_contain_text("STARTTLS", ignore_case=True)
+    expect(transcript).to_contain_text("Zugangsdaten verborgen")
+    assert PASSWORD not in transcript.inner_text()
+    received = server.wait_for_messages(1)[0]
+    assert received.rcpt_tos == ["kunde@example.org"]
+    assert received.message["From"] == f"Dropzone Musterstadt <{MAILBOX}>"
+    assert received.message["Subject"].startswith("Test-E-Mail von")
+    screenshot(page, "05-test-e-mail", locator=page.locator("[data-icarus-testmail]"))
+
+    # Switching off shows the seed's warning; once saved, every admin page says so.
+    page.locator("label.switch").click()
+    warning = page.locator("[data-icarus-switch-warning]")
+    expect(warning).to_be_visible()
+    expect(warning).to_contain_text("keine Buchungsbestätigungen")
+    screenshot(page, "06-mailversand-aus-warnung", locator=page.locator("[data-icarus-switch]"))
+    save(page)
+    expect(status_bar(page)).to_contain_text("SMTP-Mailversand: Deaktiviert")
+    page.goto(f"{live_server.url}/admin/")
+    banner = page.locator("[data-icarus-smtp-banner]")
+    expect(banner).to_contain_text("SMTP-Mailversand ist ausgeschaltet")
+    expect(page.locator("#icarus-smtp-status-section")).to_contain_text(
+        "Einrichtung abgeschlossen"
+    )
+    screenshot(page, "07-dashboard-banner")
+    assert SmtpSettings.load().enabled is False
+
+
+def test_failed_test_keeps_the_last_working_settings(page, live_server, german_editor, server):
+    configure(server, user=german_editor)
+    time.sleep(0.01)
+    submit(user=german_editor, port=str(server.port), password="falsches-passwort")
+    login(page, live_server, german_editor)
+    open_settings(page, live_server)
+
+    bar = status_bar(page)
+    expect(bar).to_contain_text("Einrichtung fehlgeschlagen")
+    expect(bar).to_contain_text("Authentifizierung fehlgeschlagen")
+    expect(bar).to_contain_text("Zugangsdaten erneut eingeben")
+    expect(bar).to_contain_text("weiterhin mit den zuletzt funktionierenden Einstellungen")
+    expect(bar).to_contain_text("535")
+    screenshot(page, "08-einrichtung-fehlgeschlagen")
+
+    page.get_by_role("link", name="Gesamter Verlauf").click()
+    expect(page.locator("table.listing")).to_contain_text("Einrichtung fehlgeschlagen")
+    screenshot(page, "09-verlauf")
