@@ -19,7 +19,7 @@ DEMO_STAMP := $(VENV)/.installed-devserver-$(DEPS_ID)
 TEST_ENV := DJANGO_SETTINGS_MODULE=tests.settings PYTHONPATH=.
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint migrations-check pytest browser-test chromium messages clean
+.PHONY: help demo test bench lint migrations-check pytest browser-test chromium messages clean
 
 help:
 	@echo "make demo   run the demo site (http://127.0.0.1:8000/) with its dev SMTP server"
@@ -31,6 +31,10 @@ demo: $(DEMO_STAMP)
 
 test: $(TEST_STAMP)
 	$(MAKE) --no-print-directory lint migrations-check pytest
+
+# Stock Django SMTP backend vs ours against one local TLS server; prints ratios.
+bench: $(TEST_STAMP)
+	$(BIN)/python bench/bench_send.py $(BENCH_ARGS)
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

@@ -23,6 +23,9 @@ BARE_EOL = re.compile(rb"\r\n|\r|\n")
 
 _tls_context = None
 _tls_context_key = None
+#: (host, port, user) -> the last TLS session, for resumption on the next connection.
+_sessions = {}
+MAX_SESSIONS = 32
 
 
 class TlsUnavailable(IcarusSmtpError, smtplib.SMTPException):
@@ -36,9 +39,10 @@ class DeadlineExceeded(TimeoutError):
 
 
 def reset():
-    """Forget the cached TLS context (called when settings change)."""
+    """Forget the cached TLS context and sessions (called when settings change)."""
     global _tls_context, _tls_context_key
     _tls_context = _tls_context_key = None
+    _sessions.clear()
 
 
 def _ca_file_key():
@@ -66,6 +70,7 @@ def tls_context():
         if key is not None:
             context.load_verify_locations(cafile=key[0])
         _tls_context, _tls_context_key = context, key
+        _sessions.clear()  # sessions belong to the context that made them
     return _tls_context
 
 
@@ -209,8 +214,10 @@ def connect(mailbox, deadline, *, debuglevel=0, transcript=None):
     addresses = hostguard.resolve(mailbox.host, mailbox.port)
     options = {"deadline": deadline, "addresses": addresses, "transcript": transcript}
     options["local_hostname"] = DNS_NAME.get_fqdn()
+    key = (mailbox.host, mailbox.port, mailbox.username)
+    context = _ResumingContext(tls_context(), _sessions.get(key))
     if tls_mode(mailbox.port) == "ssl":
-        client = SMTP_SSL(mailbox.host, mailbox.port, context=tls_context(), **options)
+        client = SMTP_SSL(mailbox.host, mailbox.port, context=context, **options)
     else:
         client = SMTP(mailbox.host, mailbox.port, **options)
     try:
@@ -219,13 +226,41 @@ def connect(mailbox, deadline, *, debuglevel=0, transcript=None):
             client.ehlo()
             if not client.has_extn("starttls"):
                 raise TlsUnavailable(reply=client.ehlo_resp.decode(errors="replace"))
-            client.starttls(context=tls_context())
+            client.starttls(context=context)
             client.ehlo()
         client.login(mailbox.username, mailbox.password)
     except BaseException:
+        _sessions.pop(key, None)
         client.close()
         raise
+    _remember_session(key, client.sock)
     return client
+
+
+class _ResumingContext:
+    """Wraps the shared context to offer the last TLS session for this server.
+
+    Resuming skips most of a full handshake on both sides; the session was made by a
+    handshake that verified this host's certificate, with the same trust settings.
+    """
+
+    def __init__(self, context, session):
+        self.context = context
+        self.session = session
+
+    def wrap_socket(self, sock, server_hostname=None, **kwargs):
+        if self.session is not None and self.session.has_ticket:
+            kwargs["session"] = self.session
+        return self.context.wrap_socket(sock, server_hostname=server_hostname, **kwargs)
+
+
+def _remember_session(key, sock):
+    session = getattr(sock, "session", None)
+    if session is not None and len(_sessions) < MAX_SESSIONS:
+        _sessions[key] = session
+    elif session is not None:
+        _sessions.clear()
+        _sessions[key] = session
 
 
 def quit_quietly(client):
