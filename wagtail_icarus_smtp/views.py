@@ -5,6 +5,7 @@ Every view answers only users with the setting's change permission; the others g
 """
 
 import django_filters
+from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect
@@ -124,6 +125,10 @@ class HistoryFilterSet(WagtailFilterSet):
 class StatusColumn(Column):
     cell_template_name = "wagtail_icarus_smtp/tables/status_cell.html"
 
+    @property
+    def media(self):
+        return forms.Media(css={"all": ["wagtail_icarus_smtp/css/admin.css"]})
+
     def get_cell_context_data(self, instance, parent_context):
         context = super().get_cell_context_data(instance, parent_context)
         context["status"] = instance.status
@@ -137,6 +142,9 @@ class HistoryView(IndexView):
 
     model = SmtpStatusEvent
     page_title = gettext_lazy("SMTP status history")
+    breadcrumbs_label = gettext_lazy("History")
+    verbose_name = gettext_lazy("status event")
+    verbose_name_plural = gettext_lazy("status events")
     header_icon = "history"
     paginate_by = 25
     filterset_class = HistoryFilterSet
@@ -162,7 +170,7 @@ class HistoryView(IndexView):
                 "url": edit_url(SmtpSettings.load(request_or_site=self.request)),
                 "label": SmtpSettings._meta.verbose_name,
             },
-            {"url": "", "label": _("History")},
+            {"url": "", "label": self.breadcrumbs_label},
         ]
 
     @cached_property

@@ -13,10 +13,15 @@
     item.dataset.icarusSmtpBanner = "";
     const text = item.querySelector("span");
     text.textContent = `${banner.text} `;
+    // Wagtail's own message button markup (as messages.button() renders it).
+    const buttons = document.createElement("span");
+    buttons.className = "buttons";
     const link = document.createElement("a");
+    link.className = "button button-small button-secondary";
     link.href = banner.url;
     link.textContent = banner.link_text;
-    text.appendChild(link);
+    buttons.appendChild(link);
+    text.appendChild(buttons);
     list.appendChild(item);
     const messages = list.closest(".messages");
     if (messages) messages.classList.add("new");
