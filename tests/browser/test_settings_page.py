@@ -85,6 +85,10 @@ def test_editor_sets_up_sends_a_test_mail_and_pauses_sending(
     screenshot(page, "03-einrichtung-laeuft", locator=status_bar(page))
     expect(status_bar(page)).to_contain_text("Einrichtung abgeschlossen", timeout=60_000)
     assert page.evaluate("window.icarusSamePage") is True
+    polls = []
+    page.on("request", lambda request: "/status/" in request.url and polls.append(request.url))
+    page.wait_for_timeout(4000)
+    assert polls == [], "the page keeps polling after the final state"
     expect(status_bar(page)).to_contain_text("SMTP-Mailversand: Aktiviert")
     expect(status_bar(page)).to_contain_text("Letzter Test")
     expect(page.locator("[data-icarus-smtp-history] tbody tr").first).to_contain_text(
