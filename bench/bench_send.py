@@ -47,12 +47,12 @@ def configure_mailbox(port, user, password):
     smtp_settings = SmtpSettings.load()
     ciphertext = crypto.encrypt(password)
     SmtpSettings.objects.filter(pk=smtp_settings.pk).update(
-        email=user, password_encrypted=ciphertext, host="localhost", port=port, enabled=True
+        email=user, _password_encrypted=ciphertext, host="localhost", port=port, enabled=True
     )
     SmtpLiveConfiguration.objects.create(
         settings=smtp_settings,
         email=user,
-        password_encrypted=ciphertext,
+        _password_encrypted=ciphertext,
         host="localhost",
         port=port,
         version=0,

@@ -30,11 +30,11 @@ def test_malformed_values_are_form_errors_and_nothing_is_saved(field, value, mes
 
     assert message in " ".join(form.errors[field])
     after = SmtpSettings.load()
-    assert (after.email, after.host, after.port, after.password_encrypted) == (
+    assert (after.email, after.host, after.port, after._password_encrypted) == (
         before.email,
         before.host,
         before.port,
-        before.password_encrypted,
+        before._password_encrypted,
     )
     assert not after.events.exists()
 

@@ -39,8 +39,8 @@ def test_admin_page_and_json_never_contain_the_password(server, editor, client):
         reverse("wagtail_icarus_smtp:status"), HTTP_X_REQUESTED_WITH="XMLHttpRequest"
     ).content.decode()
 
-    assert_secret_free(page, ciphertext=smtp_settings.password_encrypted)
-    assert_secret_free(json, ciphertext=smtp_settings.password_encrypted)
+    assert_secret_free(page, ciphertext=smtp_settings._password_encrypted)
+    assert_secret_free(json, ciphertext=smtp_settings._password_encrypted)
     assert "A password is stored" in page
     assert "Setup complete" in page
 
@@ -78,7 +78,7 @@ def test_logs_and_smtplib_debug_output_mask_the_password(server, capsys, caplog)
 
 def test_password_field_is_write_only_and_empty_submit_keeps_it(server, editor, client):
     smtp_settings = configure(server)
-    stored = smtp_settings.password_encrypted
+    stored = smtp_settings._password_encrypted
     client.force_login(editor)
 
     page = client.get(edit_url()).content.decode()
@@ -86,7 +86,7 @@ def test_password_field_is_write_only_and_empty_submit_keeps_it(server, editor, 
     assert 'value="' + PASSWORD not in page
 
     submit(port=str(server.port), password="", from_name="Anders")
-    assert SmtpSettings.load().password_encrypted == stored
+    assert SmtpSettings.load()._password_encrypted == stored
     assert SmtpSettings.load().from_name == "Anders"
 
 

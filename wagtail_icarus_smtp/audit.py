@@ -20,7 +20,7 @@ ACTIONS = {
 }
 
 #: Public field names for the stored columns (the password column is encrypted).
-FIELD_NAMES = {"password_encrypted": "password"}
+FIELD_NAMES = {"_password_encrypted": "password"}
 
 
 def register(actions):

@@ -41,7 +41,7 @@ class SmtpSettingsForm(WagtailAdminModelForm):
         super().__init__(*args, **kwargs)
         self.previous_connection = self.instance.connection_data()
         self.previous_enabled = self.instance.enabled
-        if self.instance.password_encrypted:
+        if self.instance._password_encrypted:
             self.fields["password"].widget.attrs["placeholder"] = gettext(
                 "A password is stored. Leave empty to keep it."
             )
@@ -59,7 +59,7 @@ class SmtpSettingsForm(WagtailAdminModelForm):
         for name in REQUIRED_FIELDS:
             if name in self.errors:
                 continue
-            if name == "password" and self.instance.password_encrypted:
+            if name == "password" and self.instance._password_encrypted:
                 continue
             if not str(self.data.get(self.add_prefix(name), "")).strip():
                 missing.append(name)
@@ -139,7 +139,7 @@ class SmtpSettingsForm(WagtailAdminModelForm):
         super()._post_clean()
         password = self.cleaned_data.get("password")
         if password:
-            self.instance.password_encrypted = crypto.encrypt(password)
+            self.instance._password_encrypted = crypto.encrypt(password)
         if not self.errors and drafts.needs_test(self.instance, self.previous_connection):
             try:
                 ratelimit.hit("test", self.for_user)

@@ -30,7 +30,7 @@ def promote(settings_pk, version, *, duration, user=None):
             settings=smtp_settings,
             defaults={
                 "email": smtp_settings.email,
-                "password_encrypted": smtp_settings.password_encrypted,
+                "_password_encrypted": smtp_settings._password_encrypted,
                 "host": smtp_settings.host,
                 "port": smtp_settings.port,
                 "version": version,
@@ -65,7 +65,7 @@ def load():
     if not headers.is_safe_sender(smtp_settings.from_name, live.email):
         return Sending(None, reason=UNSAFE_SENDER, settings_pk=smtp_settings.pk)
     try:
-        password = crypto.decrypt(live.password_encrypted)
+        password = crypto.decrypt(live._password_encrypted)
     except PasswordUnreadable:
         return Sending(None, reason=PASSWORD_UNREADABLE, settings_pk=smtp_settings.pk)
     mailbox = transport.Mailbox(live.host, live.port, live.email, password)

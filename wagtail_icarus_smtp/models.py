@@ -21,7 +21,7 @@ from .forms import SmtpSettingsForm
 from .panels import settings_panels
 
 #: The fields a connection test needs; changing one of them makes a new draft version.
-CONNECTION_FIELDS = ("email", "password_encrypted", "host", "port")
+CONNECTION_FIELDS = ("email", "_password_encrypted", "host", "port")
 
 
 @register_setting(icon="mail")
@@ -38,7 +38,10 @@ class SmtpSettings(BaseGenericSetting):
         blank=True,
         help_text=_("Full address of the mailbox. Also used as the sender address and login."),
     )
-    password_encrypted = models.TextField(blank=True, editable=False)
+    # The leading underscore keeps the ciphertext out of templates ({{ settings... }}).
+    _password_encrypted = models.TextField(
+        blank=True, editable=False, db_column="password_encrypted"
+    )
     host = models.CharField(
         _("SMTP server"),
         max_length=253,
@@ -85,7 +88,7 @@ class SmtpSettings(BaseGenericSetting):
         """Names of the required form fields that are still empty."""
         values = {
             "email": self.email,
-            "password": self.password_encrypted,
+            "password": self._password_encrypted,
             "host": self.host,
             "port": self.port,
         }
@@ -97,7 +100,7 @@ class SmtpSettings(BaseGenericSetting):
     @property
     def password_readable(self):
         try:
-            crypto.decrypt(self.password_encrypted)
+            crypto.decrypt(self._password_encrypted)
         except PasswordUnreadable:
             return False
         return True
@@ -174,7 +177,7 @@ class SmtpLiveConfiguration(models.Model):
 
     settings = models.OneToOneField(SmtpSettings, on_delete=models.CASCADE, related_name="live")
     email = models.EmailField(max_length=254)
-    password_encrypted = models.TextField()
+    _password_encrypted = models.TextField(db_column="password_encrypted")
     host = models.CharField(max_length=253)
     port = models.PositiveIntegerField()
     version = models.PositiveIntegerField()

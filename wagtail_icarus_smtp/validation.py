@@ -21,7 +21,7 @@ def validate(settings_pk, version, *, user=None):
         user = smtp_settings.current_event.triggered_by
     password = ""
     try:
-        password = crypto.decrypt(smtp_settings.password_encrypted)
+        password = crypto.decrypt(smtp_settings._password_encrypted)
         mailbox = transport.Mailbox(
             host=smtp_settings.host,
             port=smtp_settings.port,

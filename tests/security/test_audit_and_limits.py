@@ -36,7 +36,7 @@ def test_saving_and_testing_are_logged_with_user_and_fields(server, editor):
 
 
 def test_failures_disable_rotate_and_scrub_are_logged_without_values(server, editor):
-    ciphertext = configure(server, user=editor).password_encrypted
+    ciphertext = configure(server, user=editor)._password_encrypted
     submit(user=editor, port=str(server.port), password="falsch", enabled=None)
     call_command("icarus_smtp_rotate_key")
     call_command("icarus_smtp_scrub", interactive=False)

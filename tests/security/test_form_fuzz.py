@@ -29,7 +29,7 @@ field_value = st.one_of(text, st.lists(st.one_of(text, interesting), max_size=6)
 
 def snapshot():
     row = SmtpSettings.load()
-    return (row.from_name, row.email, row.host, row.port, row.password_encrypted, row.version)
+    return (row.from_name, row.email, row.host, row.port, row._password_encrypted, row.version)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import sys
 import pytest
 from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
+from django.template import Context, Template, TemplateSyntaxError
 from django.test import RequestFactory
 from django.views.debug import ExceptionReporter
 
@@ -52,6 +53,20 @@ def test_a_crash_inside_the_connection_test_hides_local_passwords(server, monkey
     assert PASSWORD not in text
 
 
+def test_templates_cannot_show_the_password_or_its_ciphertext(server):
+    smtp_settings = configure(server)
+    ciphertext = smtp_settings._password_encrypted
+    html = Template(
+        "{{ s.password }}|{{ s.password_encrypted }}|{{ s.live.password_encrypted }}|{{ s }}"
+        "|{{ s.live }}|{{ s.events.all }}"
+    ).render(Context({"s": smtp_settings}))
+
+    assert PASSWORD not in html
+    assert ciphertext not in html
+    with pytest.raises(TemplateSyntaxError):
+        Template("{{ s._password_encrypted }}")
+
+
 def test_rotation_keeps_the_password_readable(server, settings):
     settings.ICARUS_SMTP_ENCRYPTION_KEYS = [KEY_A]
     configure(server)
@@ -60,7 +75,7 @@ def test_rotation_keeps_the_password_readable(server, settings):
     call_command("icarus_smtp_rotate_key")
     settings.ICARUS_SMTP_ENCRYPTION_KEYS = [KEY_B]
 
-    assert crypto.decrypt(SmtpSettings.load().password_encrypted) == PASSWORD
+    assert crypto.decrypt(SmtpSettings.load()._password_encrypted) == PASSWORD
     assert live.load().mailbox.password == PASSWORD
 
 
@@ -68,8 +83,8 @@ def test_rotation_with_a_wrong_key_set_fails_closed_and_changes_nothing(server, 
     settings.ICARUS_SMTP_ENCRYPTION_KEYS = [KEY_A]
     configure(server)
     before = (
-        SmtpSettings.load().password_encrypted,
-        SmtpLiveConfiguration.objects.get().password_encrypted,
+        SmtpSettings.load()._password_encrypted,
+        SmtpLiveConfiguration.objects.get()._password_encrypted,
     )
 
     settings.ICARUS_SMTP_ENCRYPTION_KEYS = [KEY_B]
@@ -77,8 +92,8 @@ def test_rotation_with_a_wrong_key_set_fails_closed_and_changes_nothing(server, 
         call_command("icarus_smtp_rotate_key")
 
     after = (
-        SmtpSettings.load().password_encrypted,
-        SmtpLiveConfiguration.objects.get().password_encrypted,
+        SmtpSettings.load()._password_encrypted,
+        SmtpLiveConfiguration.objects.get()._password_encrypted,
     )
     assert after == before
 
@@ -89,7 +104,7 @@ def test_scrub_removes_credentials_and_switches_sending_off(server):
     call_command("icarus_smtp_scrub", interactive=False)
 
     smtp_settings = SmtpSettings.load()
-    assert smtp_settings.password_encrypted == ""
+    assert smtp_settings._password_encrypted == ""
     assert smtp_settings.enabled is False
     assert smtp_settings.live_config is None
     assert smtp_settings.status == "started"

@@ -15,14 +15,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         rows = [
-            *SmtpSettings.objects.exclude(password_encrypted=""),
+            *SmtpSettings.objects.exclude(_password_encrypted=""),
             *SmtpLiveConfiguration.objects.all(),
         ]
         try:
             with transaction.atomic():
                 for row in rows:
-                    row.password_encrypted = crypto.rotate(row.password_encrypted)
-                    row.save(update_fields=["password_encrypted"])
+                    row._password_encrypted = crypto.rotate(row._password_encrypted)
+                    row.save(update_fields=["_password_encrypted"])
         except PasswordUnreadable as error:
             raise CommandError(
                 "A stored password cannot be decrypted with the configured keys; nothing "

@@ -21,7 +21,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             live_rows = SmtpLiveConfiguration.objects.all().delete()[0]
             for smtp_settings in SmtpSettings.objects.select_for_update():
-                smtp_settings.password_encrypted = ""
+                smtp_settings._password_encrypted = ""
                 smtp_settings.enabled = False
                 smtp_settings.version += 1
                 smtp_settings.save()
