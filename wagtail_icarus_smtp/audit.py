@@ -15,6 +15,8 @@ ACTIONS = {
     "test_started": _("SMTP connection test started"),
     "test_succeeded": _("SMTP connection test succeeded"),
     "test_failed": _("SMTP connection test failed"),
+    "test_email_sent": _("SMTP test e-mail sent"),
+    "test_email_failed": _("SMTP test e-mail failed"),
     "key_rotated": _("SMTP password re-encrypted with the current key"),
     "scrubbed": _("Stored SMTP credentials removed"),
 }

@@ -21,7 +21,7 @@ from wagtail.admin.filters import WagtailFilterSet
 from wagtail.admin.ui.tables import Column, UserColumn
 from wagtail.admin.views.generic import IndexView
 
-from . import headers, ratelimit, report, testmail
+from . import audit, headers, ratelimit, report, testmail
 from . import status as states
 from .models import SmtpSettings, SmtpStatusEvent
 
@@ -92,6 +92,8 @@ def testmail_view(request):
             request, smtp_settings, testmail.Outcome(False, str(error)), status=429
         )
     outcome = testmail.send(to, user=request.user)
+    action = "test_email_sent" if outcome.ok else "test_email_failed"
+    audit.log(smtp_settings, action, user=request.user, recipient=to, category=outcome.category)
     return _testmail_response(request, smtp_settings, outcome)
 
 

@@ -95,3 +95,20 @@ def test_a_wrong_password_is_tried_once_and_never_retried(server):
     task = Task.objects.get()
     assert task.success is True
     assert task.attempt_count == 1
+
+
+def test_test_emails_are_logged_with_the_recipient(server, editor, client):
+    from django.urls import reverse
+
+    configure(server, user=editor)
+    client.force_login(editor)
+
+    client.post(
+        reverse("wagtail_icarus_smtp:testmail"),
+        {"to": "kunde@example.com"},
+        HTTP_X_REQUESTED_WITH="XMLHttpRequest",
+    )
+
+    entry = ModelLogEntry.objects.get(action="wagtail_icarus_smtp.test_email_sent")
+    assert entry.user == editor
+    assert entry.data["recipient"] == "kunde@example.com"
