@@ -6,7 +6,7 @@ from django.core.mail import EmailMessage
 
 from tests.utils import configure, submit
 from wagtail_icarus_smtp import live
-from wagtail_icarus_smtp.models import SmtpSettings
+from wagtail_icarus_smtp.models import SmtpLiveConfiguration, SmtpSettings
 
 pytestmark = pytest.mark.django_db
 
@@ -120,3 +120,15 @@ def test_bare_line_endings_and_leading_dots_are_neutralised_on_the_wire(server, 
         line.upper().startswith(("MAIL FROM:<SMUGGLED", "RCPT TO:<VICTIM"))
         for line in server.commands
     )
+
+
+@pytest.mark.parametrize("value", FORBIDDEN_IN_ADDRESS.values(), ids=FORBIDDEN_IN_ADDRESS.keys())
+def test_backend_refuses_unsafe_addresses_that_reached_the_database(server, settings, value):
+    settings.EMAIL_BACKEND = "wagtail_icarus_smtp.backends.EmailBackend"
+    configure(server)
+    sessions = server.sessions
+    SmtpLiveConfiguration.objects.update(email=value)
+
+    assert live.load().reason == live.UNSAFE_SENDER
+    assert mail.send_mail("x", "y", None, ["kunde@example.com"]) == 0
+    assert server.sessions == sessions
