@@ -4,9 +4,9 @@ import pytest
 from django.core import mail
 from django.core.mail import EmailMessage
 
-from tests.utils import configure, submit
+from tests.utils import committed, configure, submit
 from wagtail_icarus_smtp import live
-from wagtail_icarus_smtp.models import SmtpSettings
+from wagtail_icarus_smtp.models import OutboxMessage, SmtpSettings
 
 pytestmark = pytest.mark.django_db
 
@@ -68,9 +68,11 @@ def test_backend_refuses_unsafe_names_that_reached_the_database(server, settings
     SmtpSettings.objects.update(from_name=value)
 
     assert live.load().reason == live.UNSAFE_SENDER
-    assert mail.send_mail("x", "y", None, ["kunde@example.com"]) == 0
+    with committed():
+        assert mail.send_mail("x", "y", None, ["kunde@example.com"]) == 1  # held (issue 5)
     assert server.sessions == sessions
     assert server.messages == []
+    assert OutboxMessage.objects.get().status == "held"
 
 
 def test_a_message_that_leaves_has_exactly_one_from_mailbox(server, settings):
@@ -84,7 +86,8 @@ def test_a_message_that_leaves_has_exactly_one_from_mailbox(server, settings):
         headers={"From": "Forged <forged@example.com>"},
     )
 
-    message.send()
+    with committed():
+        message.send()
 
     received = server.wait_for_messages(1)[0]
     assert received.data.count(b"\nFrom:") + received.data.startswith(b"From:") == 1
@@ -108,7 +111,8 @@ def test_bare_line_endings_and_leading_dots_are_neutralised_on_the_wire(server, 
         "Ende"
     )
 
-    assert mail.send_mail("Schmuggel", body, None, ["kunde@example.com"]) == 1
+    with committed():
+        assert mail.send_mail("Schmuggel", body, None, ["kunde@example.com"]) == 1
 
     received = server.wait_for_messages(1)
     assert len(received) == 1  # one message, nothing smuggled after a fake end of DATA
