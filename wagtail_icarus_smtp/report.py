@@ -39,6 +39,12 @@ def _stale_hint():
     )
 
 
+def _outbox_summary():
+    from . import outbox  # models → panels → report: import at call time
+
+    return outbox.summary()
+
+
 def build(smtp_settings, *, events=RECENT_EVENTS):
     """Return a JSON-serialisable dict describing the current state."""
     value = smtp_settings.status
@@ -67,6 +73,7 @@ def build(smtp_settings, *, events=RECENT_EVENTS):
         "live_differs": smtp_settings.live_differs,
         "live_note": "",
         "unsent_count": smtp_settings.unsent_count,
+        "outbox": _outbox_summary(),
         "events": [_event_row(row) for row in recent],
     }
     if smtp_settings.live_differs and value == status.FAILED:

@@ -1,6 +1,7 @@
 from django.urls import include, path
 from wagtail import hooks
 
+from . import outbox_admin  # noqa: F401 (registers the outbox admin hooks)  # isort: skip
 from . import views
 
 app_name = "wagtail_icarus_smtp"
