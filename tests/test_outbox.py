@@ -284,8 +284,9 @@ def test_a_temporarily_refused_recipient_alone_is_retried(server, rcpt_replies):
 
 def test_a_poison_message_does_not_block_the_others(server, data_hook):
     configure(server)
-    data_hook(lambda envelope, count: "554 5.6.0 Message rejected" if b"M1" in envelope.content
-              else None)
+    data_hook(
+        lambda envelope, count: "554 5.6.0 Message rejected" if b"M1" in envelope.content else None
+    )
     send(3)
 
     assert statuses() == ["sent", "failed", "sent"]

@@ -18,7 +18,11 @@ pytestmark = pytest.mark.django_db
 
 def add(subject, status="held", to="kunde@example.com", **fields):
     envelope = outbox.Envelope(
-        f"<{subject}@test>", subject, "shop@x.example", False, [to],
+        f"<{subject}@test>",
+        subject,
+        "shop@x.example",
+        False,
+        [to],
         f"Subject: {subject}\r\n\r\nText\r\n".encode(),
     )
     [row] = outbox.accept([envelope], held=True)

@@ -113,9 +113,7 @@ def resume():
 def release(queryset):
     """Editors' "release": held or deferred rows of ``queryset`` become due now."""
     now = timezone.now()
-    count = queryset.filter(status__in=(HELD, DEFERRED)).update(
-        status=QUEUED, next_attempt_at=now
-    )
+    count = queryset.filter(status__in=(HELD, DEFERRED)).update(status=QUEUED, next_attempt_at=now)
     return count
 
 
@@ -309,7 +307,10 @@ def _send_one(client, batch, row, sending):
     secrets = [sending.mailbox.password]
     try:
         data = with_mailbox_sender(
-            bytes(row.mime), sending.mailbox.username, sending.from_name, row.sender,
+            bytes(row.mime),
+            sending.mailbox.username,
+            sending.from_name,
+            row.sender,
             row.has_reply_to,
         )
     except (TypeError, ValueError) as error:  # no body (purged) or an unusable header
@@ -416,6 +417,10 @@ def deliver_accepted(ids, sending):
         tasks.enqueue_delivery()
     if result.deferred:
         schedule_retry()
+    if result.failed or result.connection_failure is not None:
+        from . import alerts
+
+        alerts.evaluate(result)
     return result
 
 
@@ -451,9 +456,7 @@ def purge(now=None):
 
 def counts():
     """``{status: count}`` for every status (zeros included)."""
-    found = dict(
-        OutboxMessage.objects.order_by().values_list("status").annotate(n=Count("pk"))
-    )
+    found = dict(OutboxMessage.objects.order_by().values_list("status").annotate(n=Count("pk")))
     return {value: found.get(value, 0) for value in Status.values}
 
 
@@ -461,9 +464,9 @@ def summary(now=None):
     """What the status bar and the operator command show (JSON-serialisable)."""
     now = now or timezone.now()
     by_status = counts()
-    oldest = OutboxMessage.objects.filter(status__in=(HELD, DEFERRED)).aggregate(
-        Min("created_at")
-    )["created_at__min"]
+    oldest = OutboxMessage.objects.filter(status__in=(HELD, DEFERRED)).aggregate(Min("created_at"))[
+        "created_at__min"
+    ]
     return {
         "counts": by_status,
         "held": by_status[HELD],

@@ -154,8 +154,7 @@ class MessageDetailView(PermissionRequired, WagtailAdminTemplateMixin, TemplateV
             actions=[
                 (name, reverse(f"{NAMESPACE}:{name}", args=[message.pk]))
                 for name, (statuses, *_rest) in ACTIONS.items()
-                if message.status in statuses
-                and not (name == "resend" and message.body_purged_at)
+                if message.status in statuses and not (name == "resend" and message.body_purged_at)
             ],
             index_url=reverse(f"{NAMESPACE}:index"),
         )
