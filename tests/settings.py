@@ -118,6 +118,11 @@ if os.environ.get("ICARUS_TEST_SMTP_PORT"):
     ICARUS_SMTP_PORTS = {int(os.environ["ICARUS_TEST_SMTP_PORT"]): "starttls"}
     ICARUS_SMTP_CA_FILE = os.environ["ICARUS_TEST_CA_FILE"]
 
+# Outbox tests with worker processes shorten the lease (a killed worker's rows return).
+if os.environ.get("ICARUS_TEST_OUTBOX_LEASE"):
+    ICARUS_SMTP_OUTBOX_LEASE = int(os.environ["ICARUS_TEST_OUTBOX_LEASE"])
+    ICARUS_SMTP_OUTBOX_BATCH_SIZE = int(os.environ.get("ICARUS_TEST_OUTBOX_BATCH", "100"))
+
 # The local test servers listen on loopback, which the host guard refuses by default.
 ICARUS_SMTP_ALLOWED_HOSTS = ["localhost", "127.0.0.0/8", "::1"]
 ICARUS_SMTP_ENCRYPTION_KEYS = ["qW2ccJ6ELHV3Yhk5Uq5W1Q5H0h8v2Jb2rP4a4Ck0xFw="]

@@ -1,4 +1,5 @@
-"""The email backend sends through the live configuration, and only when enabled."""
+"""The email backend accepts messages into the outbox and, after the caller's commit,
+sends them through the live configuration when sending is enabled (held otherwise)."""
 
 import logging
 
@@ -7,9 +8,9 @@ from django.core import mail
 from django.core.mail import EmailMessage
 
 from tests.conftest import MAILBOX
-from tests.utils import configure
+from tests.utils import committed, configure
 from wagtail_icarus_smtp.backends import EmailBackend
-from wagtail_icarus_smtp.models import SmtpSettings
+from wagtail_icarus_smtp.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db
 
@@ -25,9 +26,10 @@ def our_backend(settings):
 def test_send_mail_arrives_from_the_mailbox_with_reply_to(server, our_backend):
     configure(server)
 
-    sent = mail.send_mail(
-        "Buchungsbestätigung", "Danke!", "shop@dropzone.example", ["kunde@example.com"]
-    )
+    with committed():
+        sent = mail.send_mail(
+            "Buchungsbestätigung", "Danke!", "shop@dropzone.example", ["kunde@example.com"]
+        )
 
     assert sent == 1
     message = server.wait_for_messages(1)[0]
@@ -41,7 +43,8 @@ def test_send_mail_arrives_from_the_mailbox_with_reply_to(server, our_backend):
 def test_own_mailbox_as_sender_gets_no_reply_to(server, our_backend):
     configure(server, from_name="")
 
-    mail.send_mail("Hallo", "Text", MAILBOX, ["kunde@example.com"])
+    with committed():
+        mail.send_mail("Hallo", "Text", MAILBOX, ["kunde@example.com"])
 
     message = server.wait_for_messages(1)[0]
     assert message.message["From"] == MAILBOX
@@ -54,43 +57,50 @@ def test_callers_message_is_not_changed_and_existing_reply_to_is_kept(server, ou
         "Hallo", "Text", "shop@dropzone.example", ["a@example.com"], reply_to=["team@example.com"]
     )
 
-    email.send()
+    with committed():
+        email.send()
 
     message = server.wait_for_messages(1)[0]
     assert message.message["Reply-To"] == "team@example.com"
     assert email.from_email == "shop@dropzone.example"
 
 
-def test_disabled_sends_nothing_raises_nothing_and_counts(server, our_backend, caplog):
+def test_disabled_sends_nothing_raises_nothing_and_holds(server, our_backend, caplog):
+    """Issue 5: not sent is not lost — the message is held and counted as accepted."""
     configure(server, enabled=None)
 
-    with caplog.at_level(logging.WARNING, logger="wagtail_icarus_smtp"):
+    with caplog.at_level(logging.WARNING, logger="wagtail_icarus_smtp"), committed():
         sent = mail.send_mail("Buchung", "Text", None, ["kunde@example.com"])
 
-    assert sent == 0
+    assert sent == 1
     assert server.messages == []
-    assert SmtpSettings.load().unsent_count == 1
+    assert list(OutboxMessage.objects.values_list("status", flat=True)) == ["held"]
     assert "disabled" in caplog.text
 
 
-def test_nothing_configured_sends_nothing_and_raises_nothing(our_backend, caplog):
-    with caplog.at_level(logging.WARNING, logger="wagtail_icarus_smtp"):
-        assert mail.send_mail("Buchung", "Text", None, ["kunde@example.com"]) == 0
+def test_nothing_configured_sends_nothing_raises_nothing_and_holds(our_backend, caplog):
+    with caplog.at_level(logging.WARNING, logger="wagtail_icarus_smtp"), committed():
+        assert mail.send_mail("Buchung", "Text", None, ["kunde@example.com"]) == 1
     assert "not_configured" in caplog.text
+    assert OutboxMessage.objects.get().status == "held"
 
 
-def test_many_messages_go_over_one_connection_with_one_query(
-    server, our_backend, django_assert_num_queries
+@pytest.mark.parametrize("count", [5, 50])
+def test_many_messages_are_accepted_with_constant_queries_and_sent_over_one_connection(
+    server, our_backend, django_assert_num_queries, count
 ):
     configure(server)
     sessions = server.sessions
-    messages = [EmailMessage(f"M{i}", "Text", None, [f"k{i}@example.com"]) for i in range(5)]
+    messages = [EmailMessage(f"M{i}", "Text", None, [f"k{i}@example.com"]) for i in range(count)]
 
-    with django_assert_num_queries(1):
-        assert EmailBackend().send_messages(messages) == 5
+    with committed():
+        with django_assert_num_queries(2):  # the configuration, one bulk insert
+            assert EmailBackend().send_messages(messages) == count
+        assert server.messages == []  # nothing leaves before the commit
 
-    server.wait_for_messages(5)
+    server.wait_for_messages(count)
     assert server.sessions == sessions + 1
+    assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"sent"}
 
 
 def test_configuration_is_loaded_per_connection(server, start_server, trust, our_backend):
@@ -98,13 +108,16 @@ def test_configuration_is_loaded_per_connection(server, start_server, trust, our
     configure(server)
     backend = EmailBackend()
     with backend:
-        backend.send_messages([EmailMessage("1", "x", None, ["a@example.com"])])
+        with committed():
+            backend.send_messages([EmailMessage("1", "x", None, ["a@example.com"])])
         other = start_server(mode="starttls")
         trust(server.port)
         trust(other.port)
         configure(other)  # saved "in another process"
-        backend.send_messages([EmailMessage("2", "x", None, ["a@example.com"])])
-    backend.send_messages([EmailMessage("3", "x", None, ["a@example.com"])])
+        with committed():
+            backend.send_messages([EmailMessage("2", "x", None, ["a@example.com"])])
+    with committed():
+        backend.send_messages([EmailMessage("3", "x", None, ["a@example.com"])])
 
     assert [m.message["Subject"] for m in server.wait_for_messages(2)] == ["1", "2"]
     assert [m.message["Subject"] for m in other.wait_for_messages(1)] == ["3"]
@@ -117,13 +130,18 @@ def test_connection_options_in_settings_are_rejected():
         EmailBackend(host="smtp.example.com")
 
 
-def test_failing_server_raises_unless_fail_silently(server, our_backend):
+def test_failing_server_defers_instead_of_raising(server, our_backend):
+    """Issue 5: the caller learns the message is safe; the outbox retries it later."""
     configure(server)
     server.stop()
 
-    with pytest.raises(OSError):
-        mail.send_mail("x", "y", None, ["a@example.com"])
-    assert mail.send_mail("x", "y", None, ["a@example.com"], fail_silently=True) == 0
+    with committed():
+        assert mail.send_mail("x", "y", None, ["a@example.com"]) == 1
+        assert mail.send_mail("x", "y", None, ["b@example.com"], fail_silently=True) == 1
+
+    rows = OutboxMessage.objects.all()
+    assert [row.status for row in rows] == ["deferred", "deferred"]
+    assert {row.last_category for row in rows} == {"connection"}
 
 
 def test_backend_works_as_the_configured_mailer(server, settings):
@@ -141,8 +159,11 @@ def test_backend_works_as_the_configured_mailer(server, settings):
 
     assert isinstance(connection, EmailBackend)
     assert connection.deadline_seconds == 5
-    assert connection.send_messages([EmailMessage("Mailer", "x", None, ["a@example.com"])]) == 1
+    with committed():
+        message = EmailMessage("Mailer", "x", None, ["a@example.com"])
+        assert connection.send_messages([message]) == 1
     # What Wagtail's own send_mail() does: get_connection() with username/password None.
-    assert mail.send_mail("Wagtail", "x", None, ["b@example.com"]) == 1
+    with committed():
+        assert mail.send_mail("Wagtail", "x", None, ["b@example.com"]) == 1
     subjects = [m.message["Subject"] for m in server.wait_for_messages(2)]
     assert subjects == ["Mailer", "Wagtail"]

@@ -7,7 +7,7 @@ from django.core import mail
 
 from tests import smtpservers
 from tests.conftest import MAILBOX, PASSWORD
-from tests.utils import configure, submit
+from tests.utils import committed, configure, submit
 from wagtail_icarus_smtp import live
 from wagtail_icarus_smtp.models import SmtpSettings
 
@@ -63,7 +63,8 @@ def test_wrong_password_fails_with_auth_and_keeps_old_live_config(server, settin
     assert smtp_settings.live_config.version == good.version
     assert smtp_settings.live_differs
     # Mail still flows with the last working configuration.
-    sent = mail.send_mail("Buchung", "Hallo", "shop@dropzone.example", ["kunde@example.com"])
+    with committed():
+        sent = mail.send_mail("Buchung", "Hallo", "shop@dropzone.example", ["kunde@example.com"])
     assert sent == 1
     server.wait_for_messages(1)
     assert server.messages[0].rcpt_tos == ["kunde@example.com"]

@@ -6,10 +6,10 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core import mail
 
-from tests.utils import configure
+from tests.utils import committed, configure
 from wagtail_icarus_smtp import crypto, live, report
 from wagtail_icarus_smtp.exceptions import PasswordUnreadable
-from wagtail_icarus_smtp.models import SmtpSettings
+from wagtail_icarus_smtp.models import OutboxMessage, SmtpSettings
 
 KEY_A = Fernet.generate_key().decode()
 KEY_B = Fernet.generate_key().decode()
@@ -57,8 +57,9 @@ def test_a_wrong_key_fails_closed(server, settings, caplog):
     shown = report.build(smtp_settings)
     assert "can no longer be read" in shown["explanation"]
     assert live.load().reason == live.PASSWORD_UNREADABLE
-    with caplog.at_level(logging.WARNING, logger="wagtail_icarus_smtp"):
-        assert mail.send_mail("x", "y", None, ["a@example.com"]) == 0
+    with caplog.at_level(logging.WARNING, logger="wagtail_icarus_smtp"), committed():
+        assert mail.send_mail("x", "y", None, ["a@example.com"]) == 1  # held (issue 5)
     assert server.messages == []
+    assert OutboxMessage.objects.get().status == "held"
     assert server.auth_attempts == 1  # only the original test; no login with ciphertext
     assert "password_unreadable" in caplog.text

@@ -12,7 +12,7 @@ import pytest
 from django.core import mail
 
 from tests import smtpservers
-from tests.utils import submit
+from tests.utils import committed, submit
 from wagtail_icarus_smtp.models import SmtpSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +57,8 @@ def test_the_plugin_tests_and_sends_through_the_devserver(devserver, settings):
     assert not form.errors
     assert SmtpSettings.load().status == "complete"
 
-    assert mail.send_mail("Buchung", "Danke!", None, ["kunde@example.com"]) == 1
+    with committed():
+        assert mail.send_mail("Buchung", "Danke!", None, ["kunde@example.com"]) == 1
 
     deadline = time.monotonic() + 10
     while not list(maildir.glob("*.eml")) and time.monotonic() < deadline:

@@ -45,3 +45,9 @@ def configure(server, user=None, **overrides):
     form = submit(user=user, port=str(server.port), **overrides)
     assert not form.errors, form.errors
     return SmtpSettings.load()
+
+
+def committed():
+    """Run the on-commit callbacks at the end of the block, as a real commit would:
+    the backend delivers what it accepted only after the caller's transaction commits."""
+    return TestCase.captureOnCommitCallbacks(execute=True)

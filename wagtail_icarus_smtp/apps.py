@@ -12,6 +12,8 @@ class WagtailIcarusSmtpConfig(AppConfig):
         from . import (
             checks,  # noqa: F401  (registers the system checks)
             conf,
+            health,
         )
 
         conf.connect_signals()
+        health.connect_signals(self)

@@ -19,6 +19,9 @@ ACTIONS = {
     "test_email_failed": _("SMTP test e-mail failed"),
     "key_rotated": _("SMTP password re-encrypted with the current key"),
     "scrubbed": _("Stored SMTP credentials removed"),
+    "outbox_released": _("Held e-mail released for sending"),
+    "outbox_resent": _("E-mail queued to be sent again"),
+    "outbox_discarded": _("Waiting e-mail discarded"),
 }
 
 #: Public field names for the stored columns (the password column is encrypted).

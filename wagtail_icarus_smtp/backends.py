@@ -1,22 +1,23 @@
-"""The email backend: Django's SMTP backend, fed by the live configuration.
+"""The email backend: accepts messages into the outbox and triggers their delivery.
 
-Each connection reads the configuration once (one query) — so a change saved in any
-process is used by the next connection everywhere — and sends only when sending is
-enabled. When it cannot send, it sends nothing, raises nothing, logs a warning and
-counts the messages it did not send.
+Django's SMTP backend builds each message (MIME, Message-ID, addresses); the backend
+stores it as an ``OutboxMessage`` row in the caller's transaction (one query for the
+configuration, one for the rows) and returns how many it accepted. After the commit,
+the rows are delivered in this process over one connection when sending is on and a
+live configuration exists; otherwise they are held. A rolled-back transaction sends
+nothing. See ``outbox`` for claiming, retries and backoff.
 """
 
-import copy
+import email.policy
 import logging
-from email.headerregistry import Address
-from email.utils import parseaddr
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail.backends import smtp
-from django.db.models import F
+from django.core.mail.message import sanitize_address
+from django.db import transaction
 
-from . import conf, live, transport
-from .models import SmtpSettings
+from . import live, outbox
 
 logger = logging.getLogger("wagtail_icarus_smtp")
 
@@ -51,9 +52,8 @@ class EmailBackend(smtp.EmailBackend):
         self.sending = None
 
     # -- connection ----------------------------------------------------------------
-
-    def _seconds(self):
-        return self.deadline_seconds or conf.get("TIMEOUT")
+    # The SMTP connections belong to ``outbox.deliver``; an open backend only keeps
+    # the configuration it read, so a change saved elsewhere applies to the next one.
 
     def _load(self):
         if self.sending is None:
@@ -61,68 +61,52 @@ class EmailBackend(smtp.EmailBackend):
         return self.sending
 
     def open(self):
-        """Connect with the live configuration; ``None`` when sending is not possible."""
-        if self.connection:
+        if self.sending is not None:
             return False
-        sending = self._load()
-        if sending.mailbox is None:
-            return None
-        try:
-            self.connection = transport.connect(
-                sending.mailbox, transport.Deadline(self._seconds())
-            )
-        except OSError:
-            self.sending = None
-            if not self.fail_silently:
-                raise
-            return None
+        self._load()
         return True
 
     def close(self):
-        try:
-            super().close()
-        finally:
-            self.sending = None
+        self.sending = None
 
-    # -- sending -------------------------------------------------------------------
+    # -- accepting -----------------------------------------------------------------
 
     def send_messages(self, email_messages):
-        if not email_messages:
+        """Store the messages; return how many were accepted (sent, queued or held)."""
+        envelopes = [self.envelope(message) for message in email_messages if message.recipients()]
+        if not envelopes:
             return 0
         with self._lock:
-            sending = self._load()
-            if sending.mailbox is None:
-                self._not_sent(email_messages, sending)
-                return 0
-            return super().send_messages(email_messages)
-
-    def _send(self, email_message):
-        self.connection.start_exchange(self._seconds())
-        return super()._send(self._from_mailbox(email_message))
-
-    def _from_mailbox(self, email_message):
-        """A copy sent From the mailbox; the caller's own sender becomes Reply-To."""
-        mailbox = self.sending.mailbox.username
-        message = copy.copy(email_message)
-        headers = {k: v for k, v in message.extra_headers.items() if k.lower() != "from"}
-        original = next(
-            (v for k, v in message.extra_headers.items() if k.lower() == "from"),
-            message.from_email,
-        )
-        message.extra_headers = headers
-        message.from_email = str(Address(display_name=self.sending.from_name, addr_spec=mailbox))
-        foreign = original and parseaddr(str(original))[1].lower() != mailbox.lower()
-        if foreign and not message.reply_to:
-            message.reply_to = [str(original)]
-        return message
-
-    def _not_sent(self, email_messages, sending):
-        count = len(email_messages)
-        logger.warning(
-            "SMTP sending is not possible (%s): %d message(s) not sent.", sending.reason, count
-        )
-        if sending.settings_pk is not None:
-            SmtpSettings.objects.filter(pk=sending.settings_pk).update(
-                unsent_count=F("unsent_count") + count
+            sending = self.sending or live.load()
+            rows = outbox.accept(envelopes, held=sending.mailbox is None)
+        if sending.mailbox is None:
+            logger.warning(
+                "SMTP sending is not possible (%s): %d message(s) held.",
+                sending.reason,
+                len(rows),
             )
-        self.sending = None
+        else:
+            ids = [row.pk for row in rows]
+            transaction.on_commit(lambda: outbox.deliver_accepted(ids, sending))
+        return len(rows)
+
+    def envelope(self, email_message):
+        """Django builds the message: MIME bytes, Message-ID and envelope recipients."""
+        if hasattr(self, "prep_address"):  # Django 6.0+
+            recipients = [self.prep_address(addr) for addr in email_message.recipients()]
+            message = email_message.message(policy=email.policy.SMTP)
+            data = message.as_bytes()
+        else:
+            encoding = email_message.encoding or settings.DEFAULT_CHARSET
+            recipients = [sanitize_address(addr, encoding) for addr in email_message.recipients()]
+            message = email_message.message()
+            data = message.as_bytes(linesep="\r\n")
+        headers = {key.lower(): value for key, value in email_message.extra_headers.items()}
+        return outbox.Envelope(
+            message_id=str(message["Message-ID"]),
+            subject=str(email_message.subject or ""),
+            sender=str(headers.get("from", email_message.from_email) or ""),
+            has_reply_to=bool(email_message.reply_to or headers.get("reply-to")),
+            recipients=recipients,
+            mime=data,
+        )

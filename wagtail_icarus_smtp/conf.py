@@ -27,6 +27,32 @@ DEFAULTS = {
     "ALLOWED_HOSTS": [],
     # action -> (per user, whole site, window in seconds) for actions that connect out.
     "RATE_LIMITS": {"test": (10, 30, 600), "testmail": (5, 20, 600)},
+    # -- outbox (every accepted message is a row until it is delivered) --
+    # Messages one worker claims and sends over one connection.
+    "OUTBOX_BATCH_SIZE": 100,
+    # Seconds a claimed batch belongs to its worker; after that another may take it over.
+    "OUTBOX_LEASE": 300,
+    # First retry after a temporary failure (seconds); doubles per attempt, with jitter.
+    "RETRY_DELAY": 60,
+    # Longest wait between two attempts (seconds).
+    "RETRY_MAX_DELAY": 3600,
+    # A message still not delivered this many seconds after it was accepted has failed.
+    "MAX_AGE": 2 * 24 * 3600,
+    # Days after which message bodies (they hold password-reset links) are deleted.
+    "BODY_RETENTION": 7,
+    # Days after which delivered or failed messages and their attempts are deleted.
+    "LOG_RETENTION": 90,
+    # -- alerts and health check --
+    # Seconds a message may wait (held or deferred) before an alert is raised.
+    "ALERT_AFTER": 3600,
+    # Failed deliveries within ALERT_AFTER seconds that raise an alert.
+    "ALERT_FAILURES": 3,
+    # Seconds after which a still active alert is sent again.
+    "ALERT_REMINDER": 24 * 3600,
+    # Incoming-webhook URL (Slack, Teams, Mattermost) that receives alerts as JSON.
+    "ALERT_WEBHOOK_URL": None,
+    # Minutes between two health checks of the live configuration (django-q2 schedule).
+    "HEALTH_CHECK_INTERVAL": 60,
 }
 
 TLS_MODES = ("starttls", "ssl")

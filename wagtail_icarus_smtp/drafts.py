@@ -2,7 +2,7 @@
 
 from django.db import transaction
 
-from . import audit, status, tasks
+from . import audit, outbox, status, tasks
 from .models import CONNECTION_FIELDS, SmtpSettings
 
 
@@ -39,6 +39,8 @@ def save(smtp_settings, *, previous_connection, previous_enabled=None, user=None
             if changed or last is None or last.status != smtp_settings.status:
                 smtp_settings.record(smtp_settings.status, user=user)
         _audit(smtp_settings, changed, previous_enabled, user)
+        if smtp_settings.enabled and previous_enabled is False:
+            transaction.on_commit(outbox.resume)  # held mail goes out now
     return smtp_settings
 
 

@@ -36,9 +36,16 @@ def promote(settings_pk, version, *, duration, user=None):
                 "version": version,
             },
         )
+        transaction.on_commit(_resume_outbox)
         return smtp_settings.record(
             status.COMPLETE, user=user, duration=timedelta(seconds=duration)
         )
+
+
+def _resume_outbox():
+    from . import outbox
+
+    outbox.resume()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,6 +4,8 @@ One function builds the report from a settings instance, so the admin page, the 
 status view and the management command can never disagree. Contains no secret.
 """
 
+from datetime import datetime
+
 from django.utils.formats import date_format
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
@@ -82,12 +84,23 @@ def _last_test_label(smtp_settings, event):
     return _("Last test %(time)s") % {"time": when(last_test.created_at)}
 
 
-def _unsent_label(count):
+def _outbox_summary():
+    from . import outbox  # models → panels → report: import at call time
+
+    return outbox.summary()
+
+
+def _waiting_label(summary):
+    """How much accepted mail is still waiting to go out, in words; empty when none."""
+    count = summary["held"] + summary["deferred"]
     if not count:
         return ""
+    since = when(datetime.fromisoformat(summary["oldest_waiting"]))
     return ngettext(
-        "%(count)d message was not sent.", "%(count)d messages were not sent.", count
-    ) % {"count": count}
+        "%(count)d message is waiting to be sent (the oldest since %(since)s).",
+        "%(count)d messages are waiting to be sent (the oldest since %(since)s).",
+        count,
+    ) % {"count": count, "since": since}
 
 
 def build(smtp_settings, *, events=RECENT_EVENTS):
@@ -98,6 +111,7 @@ def build(smtp_settings, *, events=RECENT_EVENTS):
     event = smtp_settings.current_event
     live = smtp_settings.live_config
     recent = smtp_settings.events.select_related("triggered_by")[:events]
+    outbox_summary = _outbox_summary()
     report = {
         "status": value,
         "status_label": str(status.Status(value).label),
@@ -122,8 +136,9 @@ def build(smtp_settings, *, events=RECENT_EVENTS):
         "live_since": live.promoted_at.isoformat() if live else None,
         "live_differs": smtp_settings.live_differs,
         "live_note": "",
-        "unsent_count": smtp_settings.unsent_count,
-        "unsent_label": _unsent_label(smtp_settings.unsent_count),
+        "outbox": outbox_summary,
+        "waiting_count": outbox_summary["held"] + outbox_summary["deferred"],
+        "waiting_label": _waiting_label(outbox_summary),
         "events": [_event_row(row) for row in recent],
     }
     if smtp_settings.live_differs and value != status.RUNNING:

@@ -2,11 +2,17 @@
 because django-q2 stores task arguments and results in the database."""
 
 from django.db import transaction
+from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from . import audit, status, validation
 
 GROUP = "wagtail_icarus_smtp"
+DELIVER = "wagtail_icarus_smtp.tasks.deliver_outbox"
+HEALTH_CHECK = "wagtail_icarus_smtp.tasks.health_check"
+#: Names of our django-q2 schedules.
+RETRY_SCHEDULE = "wagtail_icarus_smtp: retry deferred mail"
+HEALTH_SCHEDULE = "wagtail_icarus_smtp: health check"
 
 
 def enqueue_validation(smtp_settings, *, user=None):
@@ -25,3 +31,42 @@ def validate_settings(settings_pk, version):
     if event is None:
         return {"status": "superseded"}
     return {"status": event.status, "category": event.category}
+
+
+def enqueue_delivery():
+    """Queue one drain of the outbox (after the current transaction commits)."""
+    transaction.on_commit(lambda: async_task(DELIVER, group=GROUP))
+
+
+def schedule_delivery(when):
+    """Run a drain at ``when`` (one schedule row, moved earlier when needed)."""
+    current = Schedule.objects.filter(name=RETRY_SCHEDULE).first()
+    if current is None:
+        Schedule.objects.create(
+            name=RETRY_SCHEDULE, func=DELIVER, schedule_type=Schedule.ONCE, next_run=when
+        )
+    elif current.next_run is None or when < current.next_run:
+        Schedule.objects.filter(pk=current.pk).update(next_run=when, repeats=-1)
+
+
+def deliver_outbox():
+    """Send every due message of the outbox; returns the counts."""
+    from . import alerts, outbox
+
+    result = outbox.drain()
+    if result.deferred:
+        outbox.schedule_retry()
+    alerts.evaluate(result)
+    return {
+        "sent": result.sent,
+        "deferred": result.deferred,
+        "failed": result.failed,
+        "held": result.held,
+    }
+
+
+def health_check():
+    """Re-test the live configuration without sending; drain what is due."""
+    from . import health
+
+    return health.run()

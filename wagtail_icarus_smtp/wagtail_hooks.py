@@ -3,6 +3,7 @@ from django.urls import include, path, reverse
 from django.utils.html import format_html
 from wagtail import hooks
 
+from . import outbox_admin  # noqa: F401 (registers the outbox admin hooks)  # isort: skip
 from . import views
 from .dashboard import SmtpStatusDashboardPanel
 

@@ -1,11 +1,15 @@
 from django.core.mail import EmailMessage
 from django.core.management.base import BaseCommand, CommandError
 
+from wagtail_icarus_smtp import live, outbox
 from wagtail_icarus_smtp.backends import EmailBackend
 
 
 class Command(BaseCommand):
-    help = "Send a test e-mail through the live SMTP configuration."
+    help = (
+        "Send a test e-mail through the live SMTP configuration, via the outbox, "
+        "and report what became of it."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--to", required=True, help="recipient address")
@@ -19,14 +23,17 @@ class Command(BaseCommand):
             ),
             to=[to],
         )
-        backend = EmailBackend()
-        try:
-            sent = backend.send_messages([message])
-        except OSError as error:
-            raise CommandError(f"Sending failed: {type(error).__name__}: {error}") from error
-        if not sent:
+        sending = live.load()
+        if sending.mailbox is None:  # a test message is not kept for later
             raise CommandError(
                 "Nothing was sent: sending is disabled or no working configuration exists "
-                "(see manage.py icarus_smtp_status)."
+                f"({sending.reason}; see manage.py icarus_smtp_status)."
+            )
+        [row] = outbox.accept([EmailBackend().envelope(message)], held=False)
+        outbox.deliver(ids=[row.pk], sending=sending)
+        row.refresh_from_db()
+        if row.status != outbox.SENT:
+            raise CommandError(
+                f"Sending failed ({row.status}): {row.last_category} {row.last_reply}".strip()
             )
         self.stdout.write(self.style.SUCCESS(f"Test e-mail sent to {to}."))

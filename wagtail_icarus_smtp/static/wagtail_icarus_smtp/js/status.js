@@ -50,8 +50,8 @@
     setText(bar, "stale_hint", report.stale_hint);
     show(bar, "stale_row", report.stale);
     setText(bar, "last_test_label", report.last_test_label);
-    setText(bar, "unsent_label", report.unsent_label);
-    show(bar, "unsent_row", Boolean(report.unsent_count));
+    setText(bar, "waiting_label", report.waiting_label);
+    show(bar, "waiting_row", Boolean(report.waiting_count));
     setText(bar, "enabled_label", report.enabled_label);
     const sending = field(bar, "sending");
     if (sending) {

@@ -1,0 +1,153 @@
+"""Alerts (signal and webhook, not repeated on every failure) and the health check."""
+
+import json
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from django.core.mail import EmailMessage
+from django.core.management import call_command
+from django.utils import timezone
+from django_q.models import Schedule
+
+from tests import smtpservers
+from tests.utils import committed, configure
+from wagtail_icarus_smtp import alerts, health, signals, tasks
+from wagtail_icarus_smtp.backends import EmailBackend
+from wagtail_icarus_smtp.models import AlertState, OutboxMessage, SmtpSettings
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def webhook(settings):
+    """A local HTTP server on 127.0.0.1 that records the JSON bodies posted to it."""
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            length = int(self.headers["Content-Length"])
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    settings.ICARUS_SMTP_ALERT_WEBHOOK_URL = f"http://127.0.0.1:{httpd.server_port}/hook"
+    yield received
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def heard():
+    calls = []
+
+    def listener(sender, **kwargs):
+        calls.append(kwargs)
+
+    signals.alert.connect(listener)
+    yield calls
+    signals.alert.disconnect(listener)
+
+
+def send_one(subject="Buchung"):
+    with committed():
+        EmailBackend().send_messages([EmailMessage(subject, "x", None, ["k@example.com"])])
+
+
+def test_550_fails_with_category_and_raises_one_alert(server, settings, webhook, heard):
+    settings.ICARUS_SMTP_ALERT_FAILURES = 1
+    configure(server)
+    server.mail_from_reply = smtpservers.format_reply(
+        "550 5.7.1 Sender address is not allowed for this account"
+    )
+
+    send_one("A")
+    send_one("B")  # still failing: no second alert
+
+    assert [row.status for row in OutboxMessage.objects.all()] == ["failed", "failed"]
+    assert OutboxMessage.objects.first().last_category == "sender_rejected"
+    failing = [c for c in heard if c["kind"] == alerts.DELIVERIES_FAILING]
+    assert len(failing) == 1
+    assert failing[0]["active"] and not failing[0]["reminder"]
+    assert [w["kind"] for w in webhook] == [alerts.DELIVERIES_FAILING]
+    assert "failed" in webhook[0]["text"]
+    assert "S3cret" not in json.dumps(webhook)
+
+
+def test_connection_failure_alerts_once_then_resolves(server, heard):
+    configure(server)
+    server.stop()
+    send_one("A")
+    send_one("B")
+    live = [c for c in heard if c["kind"] == alerts.LIVE_NOT_WORKING]
+    assert [(c["active"], c["reminder"]) for c in live] == [(True, False)]
+
+    server.start()
+    OutboxMessage.objects.update(next_attempt_at=timezone.now())
+    tasks.deliver_outbox()
+
+    live = [c for c in heard if c["kind"] == alerts.LIVE_NOT_WORKING]
+    assert [c["active"] for c in live] == [True, False]
+
+
+def test_a_reminder_after_the_interval(server, heard, settings):
+    settings.ICARUS_SMTP_ALERT_AFTER = 60
+    configure(server, enabled=None)
+    send_one()
+    OutboxMessage.objects.update(created_at=timezone.now() - timedelta(hours=2))
+
+    alerts.evaluate()
+    alerts.evaluate()
+    AlertState.objects.filter(kind=alerts.MAIL_WAITING).update(
+        notified_at=timezone.now() - timedelta(days=2)
+    )
+    alerts.evaluate()
+
+    waiting = [c for c in heard if c["kind"] == alerts.MAIL_WAITING]
+    assert [(c["active"], c["reminder"]) for c in waiting] == [(True, False), (True, True)]
+    assert "1 e-mail(s) waiting" in waiting[0]["message"]
+
+
+def test_a_broken_webhook_is_logged_not_raised(settings, caplog):
+    settings.ICARUS_SMTP_ALERT_WEBHOOK_URL = f"http://127.0.0.1:{smtpservers.free_port()}/x"
+    alerts.notify("mail_waiting", active=True, reminder=False, message="m", since=None)
+    assert "Alert webhook failed" in caplog.text
+
+
+def test_health_check_records_history_only_on_change(server):
+    smtp_settings = configure(server)
+    events = smtp_settings.events.count()
+
+    assert health.run()["status"] == "complete"
+    assert smtp_settings.events.count() == events  # unchanged: no row
+
+    server.stop()
+    assert health.run()["category"] == "connection"
+    assert health.run()["category"] == "connection"
+    assert smtp_settings.events.count() == events + 1
+    assert SmtpSettings.load().status == "failed"
+
+    server.start()
+    health.run()
+    assert smtp_settings.events.count() == events + 2
+    assert SmtpSettings.load().status == "complete"
+    assert "DATA" not in [c.upper() for c in server.commands]  # tested without sending
+
+
+def test_health_check_schedule_is_created_once_on_migrate(settings):
+    assert Schedule.objects.filter(name=tasks.HEALTH_SCHEDULE).count() == 1
+    settings.ICARUS_SMTP_HEALTH_CHECK_INTERVAL = 15
+    call_command("migrate", verbosity=0)
+    [schedule] = Schedule.objects.filter(name=tasks.HEALTH_SCHEDULE)
+    assert (schedule.func, schedule.schedule_type, schedule.minutes) == (
+        tasks.HEALTH_CHECK,
+        Schedule.MINUTES,
+        15,
+    )

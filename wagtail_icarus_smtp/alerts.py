@@ -1,0 +1,125 @@
+"""Alerts: the live configuration stopped working, deliveries fail repeatedly, or mail
+waits too long. One announcement per change of state plus a reminder interval, sent as
+the ``signals.alert`` signal and, when ``ICARUS_SMTP_ALERT_WEBHOOK_URL`` is set, as JSON
+to an incoming webhook (Slack, Mattermost and Teams read the ``text`` key).
+"""
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from datetime import timedelta
+
+from django.utils import timezone
+
+from . import conf, outbox, signals
+from .models import AlertState, DeliveryAttempt
+
+logger = logging.getLogger("wagtail_icarus_smtp")
+
+LIVE_NOT_WORKING = "live_not_working"
+DELIVERIES_FAILING = "deliveries_failing"
+MAIL_WAITING = "mail_waiting"
+WEBHOOK_TIMEOUT = 5
+
+
+def evaluate(result=None, *, live_failure=None, live_ok=None):
+    """Compare the current conditions with the stored alert states; announce changes.
+
+    ``result`` is an ``outbox.Result`` (its connection failure counts as the live
+    configuration not working); ``live_failure``/``live_ok`` come from a health check.
+    Returns the announcements made as ``(kind, active, reminder)`` tuples.
+    """
+    now = timezone.now()
+    window = timedelta(seconds=conf.get("ALERT_AFTER"))
+    announced = []
+    failure = live_failure or (result.connection_failure if result is not None else None)
+    if failure is not None:
+        announced += _update(LIVE_NOT_WORKING, True, _live_text(failure), now)
+    elif live_ok or (result is not None and result.sent):
+        announced += _update(LIVE_NOT_WORKING, False, "The SMTP connection works again.", now)
+    failed = DeliveryAttempt.objects.filter(status=outbox.FAILED, created_at__gte=now - window)
+    count = failed.count()
+    announced += _update(
+        DELIVERIES_FAILING,
+        count >= conf.get("ALERT_FAILURES"),
+        f"{count} e-mail deliveries failed in the last {_minutes(window)} minutes.",
+        now,
+    )
+    summary = outbox.summary(now)
+    age = summary["oldest_age_seconds"]
+    waiting = summary["held"] + summary["deferred"]
+    announced += _update(
+        MAIL_WAITING,
+        age is not None and age >= window.total_seconds(),
+        f"{waiting} e-mail(s) waiting (held or deferred), the oldest for {_minutes(age)} minutes.",
+        now,
+    )
+    return announced
+
+
+def _live_text(failure):
+    return f"The live SMTP configuration does not work: {failure.category} ({failure.reply})"[:500]
+
+
+def _minutes(value):
+    seconds = value.total_seconds() if isinstance(value, timedelta) else (value or 0)
+    return round(seconds / 60)
+
+
+def _update(kind, active, message, now):
+    state, _ = AlertState.objects.get_or_create(kind=kind)
+    reminder_due = state.notified_at is None or now - state.notified_at >= timedelta(
+        seconds=conf.get("ALERT_REMINDER")
+    )
+    if active == state.active and not (active and reminder_due):
+        return []
+    reminder = active and state.active
+    if active != state.active:
+        state.since = now
+    state.active, state.notified_at, state.message = active, now, message[:500]
+    state.save()
+    notify(kind, active=active, reminder=reminder, message=message, since=state.since)
+    return [(kind, active, reminder)]
+
+
+def notify(kind, *, active, reminder, message, since):
+    signals.alert.send(
+        sender=AlertState,
+        kind=kind,
+        active=active,
+        reminder=reminder,
+        message=message,
+        since=since,
+    )
+    url = conf.get("ALERT_WEBHOOK_URL")
+    if url:
+        post_webhook(url, kind=kind, active=active, reminder=reminder, message=message, since=since)
+
+
+def post_webhook(url, *, kind, active, reminder, message, since):
+    """POST the alert as JSON; a webhook that fails is logged, never raised."""
+    prefix = "Reminder: " if reminder else ("" if active else "Resolved: ")
+    payload = {
+        "text": f"{prefix}{message}",
+        "kind": kind,
+        "active": active,
+        "reminder": reminder,
+        "since": since.isoformat() if since else None,
+    }
+    request = urllib.request.Request(  # noqa: S310 (URL from Django settings, not users)
+        url,
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT):  # noqa: S310
+            pass
+    except (OSError, urllib.error.URLError) as error:
+        logger.warning("Alert webhook failed: %s", type(error).__name__)
+
+
+def active_alerts():
+    """Active alerts for the admin: ``[(kind, message, since)]``."""
+    return list(AlertState.objects.filter(active=True).values_list("kind", "message", "since"))

@@ -1,0 +1,477 @@
+"""Mail as data: accept messages as rows, claim them with a lease, deliver, retry.
+
+The life of a message (``OutboxMessage.Status``)::
+
+    accept() ─► queued ─► sending ─► sent
+            │      ▲         ├─────► deferred ─► (backoff) ─► sending … ─► failed (too old)
+            │      │         └─────► failed (5xx refusal, or a message that cannot be sent)
+            └─► held ─(resume(): sending switched on, setup completed)─┘
+
+* ``accept()`` writes the rows in the caller's transaction with one ``bulk_create``.
+* ``claim()`` gives one worker a batch: a conditional ``UPDATE … WHERE status IN …``
+  (``SELECT … FOR UPDATE SKIP LOCKED`` first where the database has it), so two workers
+  never send the same row; a lease that ran out (worker killed) makes the row claimable
+  again — at least once, never zero times; the Message-ID stays the same.
+* ``deliver()`` sends one claimed batch over one connection and records each result
+  right after the server answered, so a killed worker causes at most one duplicate.
+"""
+
+import dataclasses
+import logging
+import random
+import smtplib
+import time
+import uuid
+from datetime import timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import parseaddr
+
+from django.db import connection, transaction
+from django.db.models import Count, F, Min, Q
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from . import conf, failures, transport
+from .exceptions import IcarusSmtpError
+from .models import DeliveryAttempt, OutboxMessage
+
+logger = logging.getLogger("wagtail_icarus_smtp")
+
+Status = OutboxMessage.Status
+QUEUED, HELD, SENDING, SENT, DEFERRED, FAILED = (
+    Status.QUEUED,
+    Status.HELD,
+    Status.SENDING,
+    Status.SENT,
+    Status.DEFERRED,
+    Status.FAILED,
+)
+#: Statuses that still wait for delivery.
+WAITING = (QUEUED, HELD, DEFERRED, SENDING)
+#: How many batches one ``drain()`` sends at most before it hands over to the next task.
+MAX_BATCHES = 50
+
+
+# -- accepting ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Envelope:
+    """What the backend hands over for one message (built by Django, see backends)."""
+
+    message_id: str
+    subject: str
+    sender: str
+    has_reply_to: bool
+    recipients: list
+    mime: bytes
+
+
+def accept(envelopes, *, held):
+    """Store ``envelopes`` as rows (one query); ``held`` when sending is not possible."""
+    now = timezone.now()
+    rows = [
+        OutboxMessage(
+            created_at=now,
+            next_attempt_at=now,
+            status=HELD if held else QUEUED,
+            message_id=envelope.message_id[:255],
+            subject=envelope.subject[:255],
+            sender=envelope.sender,
+            has_reply_to=envelope.has_reply_to,
+            recipients=envelope.recipients,
+            recipient_list=", ".join(envelope.recipients)[:1000],
+            mime=envelope.mime,
+        )
+        for envelope in envelopes
+    ]
+    return OutboxMessage.objects.bulk_create(rows)
+
+
+def resume():
+    """Sending is possible again: held rows are queued, deferred rows are due now,
+    and a drain task is queued. Rows keep their order (oldest first).
+
+    Does nothing while sending is still not possible (switched off, nothing live).
+    """
+    from . import live
+
+    if live.load().mailbox is None:
+        return 0
+    now = timezone.now()
+    released = OutboxMessage.objects.filter(status=HELD).update(status=QUEUED, next_attempt_at=now)
+    due = OutboxMessage.objects.filter(status=DEFERRED).update(next_attempt_at=now)
+    if released or due:
+        from . import tasks
+
+        tasks.enqueue_delivery()
+    return released + due
+
+
+def release(queryset):
+    """Editors' "release": held or deferred rows of ``queryset`` become due now."""
+    now = timezone.now()
+    count = queryset.filter(status__in=(HELD, DEFERRED)).update(status=QUEUED, next_attempt_at=now)
+    return count
+
+
+def resend(queryset):
+    """Editors' "resend": sent or failed rows (with a body) go out again to everyone."""
+    now = timezone.now()
+    return queryset.filter(status__in=(SENT, FAILED), body_purged_at__isnull=True).update(
+        status=QUEUED, next_attempt_at=now, recipient_status={}, last_category="", last_reply=""
+    )
+
+
+def discard(queryset, *, reason):
+    """Editors' "discard": waiting rows fail now and lose their body."""
+    now = timezone.now()
+    return queryset.filter(status__in=(QUEUED, HELD, DEFERRED)).update(
+        status=FAILED, mime=None, body_purged_at=now, last_category="", last_reply=reason[:500]
+    )
+
+
+# -- claiming ----------------------------------------------------------------------------
+
+
+def _claimable(now):
+    due = Q(status__in=(QUEUED, DEFERRED), next_attempt_at__lte=now)
+    abandoned = Q(status=SENDING, lease_expires_at__lt=now)
+    return due | abandoned
+
+
+def claim(*, ids=None, limit=None):
+    """Claim due rows (oldest first) for this worker; return them with their lease token.
+
+    ``ids`` restricts the claim to rows just accepted by this process.
+    """
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    lease = {
+        "status": SENDING,
+        "lease_token": token,
+        "lease_expires_at": now + timedelta(seconds=conf.get("OUTBOX_LEASE")),
+    }
+    candidates = OutboxMessage.objects.filter(_claimable(now))
+    if ids is not None:
+        candidates = candidates.filter(pk__in=ids)
+    candidates = candidates.order_by("created_at", "pk").values_list("pk", flat=True)
+    if connection.features.has_select_for_update_skip_locked:
+        with transaction.atomic():
+            pks = list(candidates.select_for_update(skip_locked=True)[:limit])
+            OutboxMessage.objects.filter(_claimable(now), pk__in=pks).update(**lease)
+    else:
+        # SQLite: writers are serialised, and the WHERE is checked again by the UPDATE.
+        pks = list(candidates[:limit])
+        OutboxMessage.objects.filter(_claimable(now), pk__in=pks).update(**lease)
+    rows = OutboxMessage.objects.filter(lease_token=token, status=SENDING)
+    return list(rows.order_by("created_at", "pk")), token
+
+
+# -- delivering --------------------------------------------------------------------------
+
+
+def retry_delay(attempts):
+    """Seconds before attempt ``attempts + 1``: exponential, capped, with jitter."""
+    base = conf.get("RETRY_DELAY") * 2 ** max(attempts - 1, 0)
+    delay = min(base, conf.get("RETRY_MAX_DELAY"))
+    return delay * random.uniform(0.5, 1.0)  # noqa: S311 (jitter, not cryptography)
+
+
+def with_mailbox_sender(mime, mailbox, from_name, sender, has_reply_to):
+    """``mime`` with From set to the mailbox; a foreign original sender becomes Reply-To.
+
+    Only the header block is touched: the body bytes go out exactly as Django built them.
+    """
+    head, separator, body = mime.partition(b"\r\n\r\n")
+    kept, skipping = [], False
+    for line in head.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t"):
+            if not skipping:
+                kept.append(line)
+            continue
+        skipping = line.split(b":", 1)[0].strip().lower() == b"from"
+        if not skipping:
+            kept.append(line)
+    added = EmailMessage(policy=SMTP_POLICY)
+    added["From"] = Address(display_name=from_name, addr_spec=mailbox)
+    foreign = sender and parseaddr(sender)[1].lower() != mailbox.lower()
+    if foreign and not has_reply_to:
+        added["Reply-To"] = sender
+    new_headers = added.as_bytes().rstrip(b"\r\n").split(b"\r\n")
+    return b"\r\n".join(new_headers + kept) + separator + body
+
+
+@dataclasses.dataclass
+class Result:
+    """Counts of one ``deliver()`` or ``drain()`` run."""
+
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    held: int = 0
+    released: int = 0
+    connection_failure: failures.Failure | None = None
+
+    def add(self, other):
+        for name in ("sent", "deferred", "failed", "held", "released"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.connection_failure = other.connection_failure or self.connection_failure
+
+    @property
+    def attempted(self):
+        return self.sent + self.deferred + self.failed
+
+
+class _Batch:
+    """Records the outcome of each claimed row as soon as it is known."""
+
+    def __init__(self, rows, token):
+        self.rows = rows
+        self.token = token
+        self.attempts = []
+        self.result = Result()
+
+    def finish(self, row, outcome, failure=None, refused=None):
+        now = timezone.now()
+        if outcome == DEFERRED and now - row.created_at >= timedelta(seconds=conf.get("MAX_AGE")):
+            outcome = FAILED
+        fields = {
+            "status": outcome,
+            "attempts": F("attempts") + 1,
+            "lease_token": "",
+            "lease_expires_at": None,
+            "recipient_status": row.recipient_status,
+            "last_category": failure.category if failure else "",
+            "last_reply": failure.reply if failure else "",
+        }
+        if outcome == SENT:
+            fields["sent_at"] = now
+        if outcome == DEFERRED:
+            fields["next_attempt_at"] = now + timedelta(seconds=retry_delay(row.attempts + 1))
+        OutboxMessage.objects.filter(pk=row.pk, lease_token=self.token).update(**fields)
+        self.attempts.append(
+            DeliveryAttempt(
+                message_id=row.pk,
+                created_at=now,
+                status=outcome,
+                category=fields["last_category"],
+                reply=fields["last_reply"],
+                refused=refused or {},
+            )
+        )
+        setattr(self.result, outcome, getattr(self.result, outcome) + 1)
+
+    def give_back(self, rows):
+        """Rows this batch did not try: claimable again at once, no attempt counted."""
+        pks = [row.pk for row in rows]
+        OutboxMessage.objects.filter(pk__in=pks, lease_token=self.token).update(
+            status=QUEUED, lease_token="", lease_expires_at=None
+        )
+        self.result.released += len(pks)
+
+    def save_attempts(self):
+        DeliveryAttempt.objects.bulk_create(self.attempts)
+        self.attempts = []
+
+
+def _recipient_outcomes(row, refused):
+    """Update ``row.recipient_status`` from smtplib's refused dict; return the outcome."""
+    for recipient in row.pending_recipients:
+        if recipient in refused:
+            code, reply = refused[recipient]
+            text = f"{code} {failures._decode(reply)}"[: failures.MAX_REPLY]
+            state = DEFERRED if 400 <= code < 500 else FAILED
+            row.recipient_status[recipient] = {"status": state, "reply": text}
+        else:
+            row.recipient_status[recipient] = {"status": SENT, "reply": ""}
+    states = {entry["status"] for entry in row.recipient_status.values()}
+    if DEFERRED in states:
+        return DEFERRED
+    return FAILED if FAILED in states else SENT
+
+
+def _refusal_failure(refused):
+    """A ``Failure`` summarising refused recipients (the first one's reply)."""
+    recipient, (code, reply) = next(iter(refused.items()))
+    failure = failures.classify(smtplib.SMTPResponseException(code, reply))
+    text = f"{len(refused)} recipient(s) refused, e.g. {recipient}: {failure.reply}"
+    return failures.Failure(failure.category, text[: failures.MAX_REPLY])
+
+
+@sensitive_variables("sending")
+def _send_one(client, batch, row, sending):
+    """Send ``row``; record its outcome. Returns False when the connection is gone."""
+    secrets = [sending.mailbox.password]
+    try:
+        data = with_mailbox_sender(
+            bytes(row.mime),
+            sending.mailbox.username,
+            sending.from_name,
+            row.sender,
+            row.has_reply_to,
+        )
+    except (TypeError, ValueError) as error:  # no body (purged) or an unusable header
+        batch.finish(row, FAILED, failures.classify(error))
+        return True
+    client.start_exchange(conf.get("TIMEOUT"))
+    try:
+        refused = client.sendmail(sending.mailbox.username, row.pending_recipients, data)
+    except smtplib.SMTPRecipientsRefused as error:
+        refused = error.recipients
+        outcome = _recipient_outcomes(row, refused)
+        batch.finish(row, outcome, _refusal_failure(refused), _refused_json(refused))
+        return True
+    except smtplib.SMTPResponseException as error:
+        failure = failures.classify(error, secrets=secrets)
+        temporary = 400 <= error.smtp_code < 500
+        batch.finish(row, DEFERRED if temporary else FAILED, failure)
+        return error.smtp_code != 421 and client.sock is not None
+    except (OSError, smtplib.SMTPException) as error:  # disconnected, timeout, reset
+        batch.finish(row, DEFERRED, failures.classify(error, secrets=secrets))
+        return False
+    outcome = _recipient_outcomes(row, refused)
+    failure = _refusal_failure(refused) if refused else None
+    batch.finish(row, outcome, failure, _refused_json(refused))
+    return True
+
+
+def _refused_json(refused):
+    return {
+        recipient: f"{code} {failures._decode(reply)}"[: failures.MAX_REPLY]
+        for recipient, (code, reply) in refused.items()
+    }
+
+
+@sensitive_variables("sending")
+def deliver(*, ids=None, sending=None, limit=None):
+    """Claim one batch and send it over one connection. Returns a ``Result``.
+
+    Without a usable live configuration, due rows are put on hold instead.
+    """
+    from . import live
+
+    if sending is None:
+        sending = live.load()
+    if sending.mailbox is None:
+        held = OutboxMessage.objects.filter(_claimable(timezone.now()))
+        if ids is not None:
+            held = held.filter(pk__in=ids)
+        return Result(held=held.update(status=HELD, lease_token="", lease_expires_at=None))
+    rows, token = claim(ids=ids, limit=limit or (None if ids else conf.get("OUTBOX_BATCH_SIZE")))
+    batch = _Batch(rows, token)
+    if not rows:
+        return batch.result
+    try:
+        _deliver_batch(batch, sending)
+    finally:
+        batch.save_attempts()
+    return batch.result
+
+
+@sensitive_variables("sending")
+def _deliver_batch(batch, sending):
+    secrets = [sending.mailbox.password]
+    try:
+        client = transport.connect(sending.mailbox, transport.Deadline(conf.get("TIMEOUT")))
+    except (OSError, IcarusSmtpError, smtplib.SMTPException) as error:
+        failure = failures.classify(error, secrets=secrets)
+        batch.result.connection_failure = failure
+        for row in batch.rows:
+            batch.finish(row, DEFERRED, failure)
+        logger.warning("SMTP connection failed (%s): messages deferred.", failure.category)
+        return
+    try:
+        for index, row in enumerate(batch.rows):
+            if not _send_one(client, batch, row, sending):
+                batch.give_back(batch.rows[index + 1 :])
+                break
+    finally:
+        transport.quit_quietly(client)
+
+
+def drain(max_batches=MAX_BATCHES):
+    """Send due rows batch by batch until none is left (or the connection fails)."""
+    from . import live
+
+    total = Result()
+    for _ in range(max_batches):
+        sending = live.load()
+        result = deliver(sending=sending)
+        total.add(result)
+        if result.connection_failure is not None or not (result.attempted or result.released):
+            break
+    return total
+
+
+def deliver_accepted(ids, sending):
+    """Right after the caller's commit: send what it just handed over, in its process."""
+    start = time.monotonic()
+    result = deliver(ids=ids, sending=sending)
+    logger.debug("Delivered %s in %.3f s", result, time.monotonic() - start)
+    if result.released:
+        from . import tasks
+
+        tasks.enqueue_delivery()
+    if result.deferred:
+        schedule_retry()
+    if result.failed or result.connection_failure is not None:
+        from . import alerts
+
+        alerts.evaluate(result)
+    return result
+
+
+def schedule_retry():
+    """Make sure a drain task runs when the earliest deferred row is due."""
+    from . import tasks
+
+    first = OutboxMessage.objects.filter(status=DEFERRED).aggregate(Min("next_attempt_at"))
+    when = first["next_attempt_at__min"]
+    if when is not None:
+        tasks.schedule_delivery(when)
+
+
+# -- housekeeping and reporting ----------------------------------------------------------
+
+
+def purge(now=None):
+    """Delete bodies after ``BODY_RETENTION`` days, finished rows after ``LOG_RETENTION``.
+
+    Waiting rows keep their body (it is still needed). Returns ``(bodies, rows)``.
+    """
+    now = now or timezone.now()
+    body_limit = now - timedelta(days=conf.get("BODY_RETENTION"))
+    bodies = OutboxMessage.objects.filter(
+        created_at__lt=body_limit, body_purged_at__isnull=True, status__in=(SENT, FAILED)
+    ).update(mime=None, body_purged_at=now)
+    log_limit = now - timedelta(days=conf.get("LOG_RETENTION"))
+    _, deleted = OutboxMessage.objects.filter(
+        created_at__lt=log_limit, status__in=(SENT, FAILED)
+    ).delete()
+    return bodies, deleted.get(OutboxMessage._meta.label, 0)
+
+
+def counts():
+    """``{status: count}`` for every status (zeros included)."""
+    found = dict(OutboxMessage.objects.order_by().values_list("status").annotate(n=Count("pk")))
+    return {value: found.get(value, 0) for value in Status.values}
+
+
+def summary(now=None):
+    """What the status bar and the operator command show (JSON-serialisable)."""
+    now = now or timezone.now()
+    by_status = counts()
+    oldest = OutboxMessage.objects.filter(status__in=(HELD, DEFERRED)).aggregate(Min("created_at"))[
+        "created_at__min"
+    ]
+    return {
+        "counts": by_status,
+        "held": by_status[HELD],
+        "deferred": by_status[DEFERRED],
+        "failed": by_status[FAILED],
+        "oldest_waiting": oldest.isoformat() if oldest else None,
+        "oldest_age_seconds": round((now - oldest).total_seconds()) if oldest else None,
+    }

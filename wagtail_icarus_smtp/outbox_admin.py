@@ -1,0 +1,243 @@
+"""The delivery log in the Wagtail admin (Reports → "Delivery log"): every message with
+its attempts and outcome; release, resend and discard (confirmed, audit-logged).
+
+Only users who may change the SMTP settings see or touch any of it.
+"""
+
+import django_filters
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import include, path, reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.generic import TemplateView
+from wagtail import hooks
+from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
+from wagtail.admin.menu import MenuItem
+from wagtail.admin.ui.tables import Column, DateColumn, TitleColumn
+from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
+from wagtail.admin.views.reports import ReportView
+from wagtail.permission_policies import ModelPermissionPolicy
+
+from . import audit, outbox
+from .models import OutboxMessage, SmtpSettings
+
+NAMESPACE = "wagtail_icarus_smtp_outbox"
+permission_policy = ModelPermissionPolicy(SmtpSettings)
+
+
+def _allowed(user):
+    return permission_policy.user_has_permission(user, "change")
+
+
+class PermissionRequired:
+    def dispatch(self, request, *args, **kwargs):
+        if not _allowed(request.user):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+
+class DeliveryLogFilterSet(WagtailFilterSet):
+    status = django_filters.MultipleChoiceFilter(
+        label=_("Status"), choices=OutboxMessage.Status.choices
+    )
+    created_at = django_filters.DateFromToRangeFilter(
+        label=_("Accepted"), widget=DateRangePickerWidget
+    )
+
+    class Meta:
+        model = OutboxMessage
+        fields = ["status", "created_at"]
+
+
+class StatusColumn(Column):
+    def get_value(self, instance):
+        return instance.get_status_display()
+
+
+class DeliveryLogView(PermissionRequired, ReportView):
+    page_title = _("Delivery log")
+    header_icon = "mail"
+    index_url_name = f"{NAMESPACE}:index"
+    index_results_url_name = f"{NAMESPACE}:index_results"
+    filterset_class = DeliveryLogFilterSet
+    is_searchable = True
+    search_backend_name = None  # plain ORM search over the fields below
+    search_fields = ["recipient_list", "subject"]
+    permission_policy = permission_policy
+    any_permission_required = ["change"]
+    columns = [
+        TitleColumn(
+            "subject",
+            label=_("Subject"),
+            url_name=f"{NAMESPACE}:detail",
+        ),
+        Column("recipient_list", label=_("Recipients")),
+        StatusColumn("status", label=_("Status")),
+        DateColumn("created_at", label=_("Accepted")),
+        Column("attempts", label=_("Attempts")),
+        Column("last_category", label=_("Failure category")),
+        Column("last_reply", label=_("Server reply")),
+    ]
+    list_export = [
+        "created_at",
+        "status",
+        "subject",
+        "recipient_list",
+        "message_id",
+        "attempts",
+        "sent_at",
+        "last_category",
+        "last_reply",
+    ]
+    export_headings = {
+        "created_at": _("Accepted"),
+        "status": _("Status"),
+        "subject": _("Subject"),
+        "recipient_list": _("Recipients"),
+        "message_id": _("Message-ID"),
+        "attempts": _("Attempts"),
+        "sent_at": _("Sent"),
+        "last_category": _("Failure category"),
+        "last_reply": _("Server reply"),
+    }
+
+    def get_queryset(self):
+        return OutboxMessage.objects.defer("mime").order_by("-created_at", "-pk")
+
+    def get_filtered_queryset(self):
+        return self.search_queryset(super().get_filtered_queryset())
+
+    def get_filename(self):
+        return "delivery-log"
+
+
+#: action -> (statuses it applies to, outbox function, audit action, success text)
+ACTIONS = {
+    "release": (
+        (outbox.HELD, outbox.DEFERRED),
+        outbox.release,
+        "outbox_released",
+        _("The message will be sent now."),
+    ),
+    "resend": (
+        (outbox.SENT, outbox.FAILED),
+        outbox.resend,
+        "outbox_resent",
+        _("The message will be sent again."),
+    ),
+    "discard": (
+        (outbox.QUEUED, outbox.HELD, outbox.DEFERRED),
+        None,
+        "outbox_discarded",
+        _("The message was discarded and will not be sent."),
+    ),
+}
+
+
+class MessageDetailView(PermissionRequired, WagtailAdminTemplateMixin, TemplateView):
+    template_name = "wagtail_icarus_smtp/outbox/detail.html"
+    header_icon = "mail"
+    page_title = _("Delivery log")
+
+    def get_context_data(self, **kwargs):
+        message = get_object_or_404(OutboxMessage.objects.defer("mime"), pk=self.kwargs["pk"])
+        context = super().get_context_data(**kwargs)
+        context.update(
+            message=message,
+            attempts=message.delivery_attempts.all(),
+            recipients=[
+                (address, message.recipient_status.get(address, {}))
+                for address in message.recipients
+            ],
+            actions=[
+                (name, reverse(f"{NAMESPACE}:{name}", args=[message.pk]))
+                for name, (statuses, *_rest) in ACTIONS.items()
+                if message.status in statuses and not (name == "resend" and message.body_purged_at)
+            ],
+            index_url=reverse(f"{NAMESPACE}:index"),
+        )
+        return context
+
+    def get_page_subtitle(self):
+        return OutboxMessage.objects.values_list("subject", flat=True).get(pk=self.kwargs["pk"])
+
+
+class MessageActionView(PermissionRequired, WagtailAdminTemplateMixin, TemplateView):
+    """POST performs the action; GET of "discard" asks for confirmation first."""
+
+    template_name = "wagtail_icarus_smtp/outbox/confirm_discard.html"
+    header_icon = "mail"
+    page_title = _("Discard message")
+    action = None
+
+    def get(self, request, *args, **kwargs):
+        if self.action != "discard":
+            return redirect(f"{NAMESPACE}:detail", self.kwargs["pk"])
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["message"] = get_object_or_404(OutboxMessage, pk=self.kwargs["pk"])
+        context["detail_url"] = reverse(f"{NAMESPACE}:detail", args=[self.kwargs["pk"]])
+        return context
+
+    def post(self, request, pk):
+        message = get_object_or_404(OutboxMessage.objects.defer("mime"), pk=pk)
+        statuses, function, audit_action, success = ACTIONS[self.action]
+        rows = OutboxMessage.objects.filter(pk=pk, status__in=statuses)
+        if self.action == "discard":
+            reason = gettext("Discarded by %(user)s") % {"user": request.user.get_username()}
+            done = outbox.discard(rows, reason=reason)
+        else:
+            done = function(rows)
+        if not done:
+            messages.error(request, gettext("The message has changed meanwhile; nothing done."))
+            return redirect(f"{NAMESPACE}:detail", pk)
+        audit.log(
+            SmtpSettings.load(),
+            audit_action,
+            user=request.user,
+            message_id=message.message_id,
+            status=message.status,
+        )
+        if self.action != "discard":
+            from . import tasks
+
+            tasks.enqueue_delivery()
+        messages.success(request, success)
+        return redirect(f"{NAMESPACE}:detail", pk)
+
+
+class DeliveryLogMenuItem(MenuItem):
+    def is_shown(self, request):
+        return _allowed(request.user)
+
+
+def _urls():
+    return [
+        path("", DeliveryLogView.as_view(), name="index"),
+        path("results/", DeliveryLogView.as_view(results_only=True), name="index_results"),
+        path("<int:pk>/", MessageDetailView.as_view(), name="detail"),
+        *(
+            path(f"<int:pk>/{name}/", MessageActionView.as_view(action=name), name=name)
+            for name in ACTIONS
+        ),
+    ]
+
+
+@hooks.register("register_admin_urls")
+def register_outbox_urls():
+    return [path("icarus-smtp/outbox/", include((_urls(), NAMESPACE), namespace=NAMESPACE))]
+
+
+@hooks.register("register_reports_menu_item")
+def register_delivery_log_menu_item():
+    return DeliveryLogMenuItem(
+        _("Delivery log"),
+        reverse(f"{NAMESPACE}:index"),
+        name="icarus-smtp-delivery-log",
+        icon_name="mail",
+        order=900,
+    )

@@ -1,0 +1,14 @@
+"""Signals other code may listen to."""
+
+from django.dispatch import Signal
+
+#: Sent when an alert starts, is still active after ``ICARUS_SMTP_ALERT_REMINDER``
+#: seconds (a reminder), or ends — never on every single failure.
+#: Arguments (all keyword):
+#:   ``kind``: ``"live_not_working"``, ``"deliveries_failing"`` or ``"mail_waiting"``;
+#:   ``active``: ``True`` while the problem lasts, ``False`` when it is over;
+#:   ``reminder``: ``True`` when this repeats an alert already announced;
+#:   ``message``: a short English text without secrets, fit for a chat channel;
+#:   ``since``: when the problem started (aware ``datetime``).
+#: ``sender`` is ``wagtail_icarus_smtp.models.AlertState``.
+alert = Signal()
