@@ -151,3 +151,31 @@ def test_health_check_schedule_is_created_once_on_migrate(settings):
         Schedule.MINUTES,
         15,
     )
+
+
+def test_editors_see_active_alerts_in_banner_dashboard_and_status_bar(server, editor, client):
+    from django.urls import reverse
+    from wagtail.users.models import UserProfile
+
+    configure(server)
+    server.stop()
+    send_one("A")  # the live configuration stops working: an alert
+    profile = UserProfile.get_for_user(editor)
+    profile.preferred_language = "de"
+    profile.save()
+    client.force_login(editor)
+
+    banner = client.get(
+        reverse("wagtail_icarus_smtp:banner"), HTTP_X_REQUESTED_WITH="XMLHttpRequest"
+    ).json()
+    home = client.get("/admin/").content.decode()
+    page = client.get(
+        reverse("wagtailsettings:edit", args=["wagtail_icarus_smtp", "smtpsettings", 1])
+        .replace("/1/", f"/{SmtpSettings.load().pk}/")
+    ).content.decode()
+
+    expected = "hat aufgehört zu funktionieren"
+    assert expected in banner["text"]
+    assert 'data-icarus-smtp-alert="live_not_working"' in home
+    assert 'data-icarus-smtp-alert="live_not_working"' in page
+    assert "1 E-Mail wartet auf den Versand" in page

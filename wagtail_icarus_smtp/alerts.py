@@ -11,6 +11,8 @@ import urllib.request
 from datetime import timedelta
 
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext_lazy as _
 
 from . import conf, outbox, signals
 from .models import AlertState, DeliveryAttempt
@@ -21,6 +23,16 @@ LIVE_NOT_WORKING = "live_not_working"
 DELIVERIES_FAILING = "deliveries_failing"
 MAIL_WAITING = "mail_waiting"
 WEBHOOK_TIMEOUT = 5
+
+#: What editors read in the admin (banner, dashboard, status bar) for each alert.
+ADMIN_TEXTS = {
+    LIVE_NOT_WORKING: _(
+        "The SMTP connection that worked so far has stopped working: e-mails are kept "
+        "and sent as soon as it works again."
+    ),
+    DELIVERIES_FAILING: _("Several e-mails could not be delivered. See the delivery log."),
+    MAIL_WAITING: _("E-mails have been waiting to be sent for a long time."),
+}
 
 
 def evaluate(result=None, *, live_failure=None, live_ok=None):
@@ -118,6 +130,19 @@ def post_webhook(url, *, kind, active, reminder, message, since):
             pass
     except (OSError, urllib.error.URLError) as error:
         logger.warning("Alert webhook failed: %s", type(error).__name__)
+
+
+def for_admin():
+    """Active alerts in the editor's language: ``[{"kind", "text", "since"}]``."""
+    return [
+        {
+            "kind": kind,
+            "text": str(ADMIN_TEXTS[kind]),
+            "since": date_format(timezone.localtime(since), "SHORT_DATETIME_FORMAT"),
+        }
+        for kind, _message, since in active_alerts()
+        if kind in ADMIN_TEXTS
+    ]
 
 
 def active_alerts():

@@ -90,6 +90,12 @@ def _outbox_summary():
     return outbox.summary()
 
 
+def _alerts():
+    from . import alerts  # models → panels → report: import at call time
+
+    return alerts.for_admin()
+
+
 def _waiting_label(summary):
     """How much accepted mail is still waiting to go out, in words; empty when none."""
     count = summary["held"] + summary["deferred"]
@@ -137,6 +143,7 @@ def build(smtp_settings, *, events=RECENT_EVENTS):
         "live_differs": smtp_settings.live_differs,
         "live_note": "",
         "outbox": outbox_summary,
+        "alerts": _alerts(),
         "waiting_count": outbox_summary["held"] + outbox_summary["deferred"],
         "waiting_label": _waiting_label(outbox_summary),
         "events": [_event_row(row) for row in recent],

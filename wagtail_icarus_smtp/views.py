@@ -51,21 +51,24 @@ def status_view(request):
 
 @never_cache
 def banner_view(request):
-    """The "sending is paused" banner for every admin page: JSON, or 204 when none."""
+    """The banner for every admin page while sending is paused or an alert is active:
+    JSON, or 204 when there is nothing to say."""
     if not user_can_change(request.user):
         raise PermissionDenied
     smtp_settings = SmtpSettings.load(request_or_site=request)
-    if smtp_settings.enabled:
-        return HttpResponse(status=204)
-    return JsonResponse(
-        {
-            "text": _(
+    texts = [alert["text"] for alert in report.build(smtp_settings, events=0)["alerts"]]
+    if not smtp_settings.enabled:
+        texts.insert(
+            0,
+            _(
                 "SMTP mail sending is switched off: the site sends no e-mails, customers "
                 "receive no booking confirmations."
             ),
-            "link_text": _("SMTP settings"),
-            "url": edit_url(smtp_settings),
-        }
+        )
+    if not texts:
+        return HttpResponse(status=204)
+    return JsonResponse(
+        {"text": " ".join(texts), "link_text": _("SMTP settings"), "url": edit_url(smtp_settings)}
     )
 
 
