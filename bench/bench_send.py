@@ -7,7 +7,9 @@ talk STARTTLS + AUTH to the same aiosmtpd server on 127.0.0.1, and are timed in 
 same process, interleaved, median of three rounds. Printed: ms per message and the
 ratio ours/stock (lower is better) for
   1. send_mail() in a loop — a new connection per message (what sites do);
-  2. 1,000 messages over one connection (send_messages).
+  2. 1,000 messages over one connection (send_messages);
+and the outbox's draining throughput (messages per second) with one and two worker
+processes, from 1,000 held messages.
 """
 
 import argparse
@@ -27,7 +29,7 @@ SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
 def setup_django(tmp, ca_file, port):
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
     os.environ["ICARUS_DB_NAME"] = str(Path(tmp) / "bench.sqlite3")
     import django
     from django.conf import settings
@@ -121,6 +123,53 @@ def main():
         setup_django(tmp, ca_file, port)
         configure_mailbox(port, user, password)
         run_rows(args, port, user, password)
+        drain_rows(args, port, ca_file)
+
+
+def hold(count):
+    """Accept ``count`` messages while sending is off: they wait in the outbox."""
+    from django.core.mail import EmailMessage
+
+    from wagtail_icarus_smtp.backends import EmailBackend
+    from wagtail_icarus_smtp.models import OutboxMessage, SmtpSettings
+
+    OutboxMessage.objects.all().delete()
+    SmtpSettings.objects.update(enabled=False)
+    EmailBackend().send_messages(
+        [EmailMessage(f"M{i}", "x", None, [f"k{i}@example.com"]) for i in range(count)]
+    )
+    SmtpSettings.objects.update(enabled=True)
+    OutboxMessage.objects.update(status="queued")
+
+
+def drain_with(workers, port, ca_file):
+    env = dict(os.environ, BENCH_PORT=str(port), BENCH_CA_FILE=ca_file)
+    script = str(Path(__file__).with_name("drain_worker.py"))
+    started = time.perf_counter()
+    processes = [
+        subprocess.Popen([sys.executable, script], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(workers)
+    ]
+    sent = sum(int(process.communicate(timeout=600)[0].strip() or 0) for process in processes)
+    return sent, time.perf_counter() - started
+
+
+def drain_rows(args, port, ca_file):
+    """Outbox throughput: one worker process, then two, each from the same held rows."""
+    from django.db import connection
+
+    print()
+    print("{:<40} {:>13} {:>12}".format("draining the outbox", "messages/s", "vs 1 worker"))
+    baseline = None
+    for workers in (1, 2):
+        hold(args.batch)
+        connection.close()  # the workers open their own
+        sent, seconds = drain_with(workers, port, ca_file)
+        assert sent == args.batch, (sent, args.batch)
+        rate = sent / seconds
+        baseline = baseline or rate
+        label = f"{args.batch} held messages, {workers} worker(s)"
+        print(f"{label:<40} {rate:>13.0f} {rate / baseline:>11.2f}x")
 
 
 def run_rows(args, port, user, password):
