@@ -8,6 +8,7 @@ import pytest
 from django.core import mail
 from django.core.mail import EmailMessage
 from django.db import transaction
+from django.test import TestCase
 from django.utils import timezone
 
 from tests import smtpservers
@@ -358,3 +359,20 @@ def test_purge_deletes_old_bodies_but_keeps_waiting_ones_and_metadata(server, se
 
     settings.ICARUS_SMTP_LOG_RETENTION = 7
     assert outbox.purge() == (0, 2)
+
+
+def test_rows_born_claimed_are_taken_over_when_the_accepting_process_died(server):
+    """The backend leases what it accepts to its own process; if that process dies
+    between the commit and the delivery, a worker sends the rows once the lease ran out."""
+    configure(server)
+    with TestCase.captureOnCommitCallbacks(execute=False):  # the process "dies" here
+        assert EmailBackend().send_messages([EmailMessage("Verwaist", "x", None, ["k@x.de"])])
+    row = OutboxMessage.objects.get()
+    assert row.status == "sending"
+    assert outbox.drain().sent == 0  # still leased: no worker touches it
+
+    OutboxMessage.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert outbox.drain().sent == 1
+
+    assert [m.message["Subject"] for m in server.wait_for_messages(1)] == ["Verwaist"]
+    assert OutboxMessage.objects.get().status == "sent"

@@ -78,7 +78,8 @@ class EmailBackend(smtp.EmailBackend):
             return 0
         with self._lock:
             sending = self.sending or live.load()
-            rows = outbox.accept(envelopes, held=sending.mailbox is None)
+            held = sending.mailbox is None
+            rows = outbox.accept(envelopes, held=held, claimed=not held)
         if sending.mailbox is None:
             logger.warning(
                 "SMTP sending is not possible (%s): %d message(s) held.",
@@ -86,8 +87,7 @@ class EmailBackend(smtp.EmailBackend):
                 len(rows),
             )
         else:
-            ids = [row.pk for row in rows]
-            transaction.on_commit(lambda: outbox.deliver_accepted(ids, sending))
+            transaction.on_commit(lambda: outbox.deliver_accepted(rows, sending))
         return len(rows)
 
     def envelope(self, email_message):

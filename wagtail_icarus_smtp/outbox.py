@@ -8,6 +8,8 @@ The life of a message (``OutboxMessage.Status``)::
             └─► held ─(resume(): sending switched on, setup completed)─┘
 
 * ``accept()`` writes the rows in the caller's transaction with one ``bulk_create``.
+* Rows accepted while sending is possible are born claimed by the accepting process,
+  which sends them right after the commit (no separate claim).
 * ``claim()`` gives one worker a batch: a conditional ``UPDATE … WHERE status IN …``
   (``SELECT … FOR UPDATE SKIP LOCKED`` first where the database has it), so two workers
   never send the same row; a lease that ran out (worker killed) makes the row claimable
@@ -69,14 +71,23 @@ class Envelope:
     mime: bytes
 
 
-def accept(envelopes, *, held):
-    """Store ``envelopes`` as rows (one query); ``held`` when sending is not possible."""
+def accept(envelopes, *, held, claimed=False):
+    """Store ``envelopes`` as rows (one query); ``held`` when sending is not possible.
+
+    ``claimed``: the rows are born leased to this process (status ``sending``), which
+    delivers them right after the commit without a separate claim; should it die first,
+    the lease runs out and a worker takes them over like any abandoned row.
+    """
     now = timezone.now()
+    status, lease = (HELD if held else QUEUED), {}
+    if claimed and not held:
+        status, lease = SENDING, _lease(now)
     rows = [
         OutboxMessage(
             created_at=now,
             next_attempt_at=now,
-            status=HELD if held else QUEUED,
+            status=status,
+            **lease,
             message_id=envelope.message_id[:255],
             subject=envelope.subject[:255],
             sender=envelope.sender,
@@ -142,18 +153,21 @@ def _claimable(now):
     return due | abandoned
 
 
+def _lease(now):
+    return {
+        "lease_token": uuid.uuid4().hex,
+        "lease_expires_at": now + timedelta(seconds=conf.get("OUTBOX_LEASE")),
+    }
+
+
 def claim(*, ids=None, limit=None):
     """Claim due rows (oldest first) for this worker; return them with their lease token.
 
     ``ids`` restricts the claim to rows just accepted by this process.
     """
     now = timezone.now()
-    token = uuid.uuid4().hex
-    lease = {
-        "status": SENDING,
-        "lease_token": token,
-        "lease_expires_at": now + timedelta(seconds=conf.get("OUTBOX_LEASE")),
-    }
+    lease = {"status": SENDING, **_lease(now)}
+    token = lease["lease_token"]
     candidates = OutboxMessage.objects.filter(_claimable(now))
     if ids is not None:
         candidates = candidates.filter(pk__in=ids)
@@ -361,6 +375,11 @@ def deliver(*, ids=None, sending=None, limit=None):
             held = held.filter(pk__in=ids)
         return Result(held=held.update(status=HELD, lease_token="", lease_expires_at=None))
     rows, token = claim(ids=ids, limit=limit or (None if ids else conf.get("OUTBOX_BATCH_SIZE")))
+    return _send_claimed(rows, token, sending)
+
+
+def _send_claimed(rows, token, sending):
+    """Send rows leased under ``token`` over one connection; record every outcome."""
     batch = _Batch(rows, token)
     if not rows:
         return batch.result
@@ -406,10 +425,11 @@ def drain(max_batches=MAX_BATCHES):
     return total
 
 
-def deliver_accepted(ids, sending):
-    """Right after the caller's commit: send what it just handed over, in its process."""
+def deliver_accepted(rows, sending):
+    """Right after the caller's commit: send the rows it just handed over (accepted
+    with ``claimed=True``), in its process, over one connection."""
     start = time.monotonic()
-    result = deliver(ids=ids, sending=sending)
+    result = _send_claimed(rows, rows[0].lease_token, sending)
     logger.debug("Delivered %s in %.3f s", result, time.monotonic() - start)
     if result.released:
         from . import tasks
