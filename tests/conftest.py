@@ -1,6 +1,9 @@
 """Fixtures shared by the suite: a test CA, local TLS SMTP servers, saved settings."""
 
+import signal
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -81,3 +84,38 @@ def server(start_server, trust):
 @pytest.fixture
 def editor(django_user_model):
     return django_user_model.objects.create_superuser("editor", "editor@example.com", "pw")
+
+
+@pytest.fixture
+def admin_only_user(django_user_model):
+    """May use the Wagtail admin, but not change the SMTP settings."""
+    from django.contrib.auth.models import Group, Permission
+
+    user = django_user_model.objects.create_user("moderator", "m@example.com", "pw")
+    group = Group.objects.create(name="SMTP-less moderators")
+    group.permissions.add(Permission.objects.get(codename="access_admin"))
+    user.groups.add(group)
+    return user
+
+
+@pytest.fixture
+def qcluster(server, ca):
+    """A real django-q2 cluster process on the test database (ORM broker)."""
+    from tests.utils import ROOT, worker_env
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "django", "qcluster"],
+        env=worker_env(server, ca),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    yield process
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

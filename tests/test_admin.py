@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 from django.utils import timezone
 from wagtail.users.models import UserProfile
@@ -20,14 +19,6 @@ def status_url():
     return reverse("wagtail_icarus_smtp:status")
 
 
-@pytest.fixture
-def admin_only_user(django_user_model):
-    """May use the Wagtail admin, but not change the SMTP settings."""
-    user = django_user_model.objects.create_user("moderator", "m@example.com", "pw")
-    group = Group.objects.create(name="SMTP-less moderators")
-    group.permissions.add(Permission.objects.get(codename="access_admin"))
-    user.groups.add(group)
-    return user
 
 
 def test_json_status_reports_state_without_secrets(server, editor, client):

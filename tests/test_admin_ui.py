@@ -40,14 +40,6 @@ def input_tag(page, name):
     return re.search(rf'<(?:input|select)[^>]*name="{name}"[^>]*>', page).group(0)
 
 
-@pytest.fixture
-def admin_only_user(django_user_model):
-    """May use the Wagtail admin, but not change the SMTP settings."""
-    user = django_user_model.objects.create_user("moderator", "m@example.com", "pw")
-    group = Group.objects.create(name="SMTP-less moderators")
-    group.permissions.add(Permission.objects.get(codename="access_admin"))
-    user.groups.add(group)
-    return user
 
 
 @pytest.fixture

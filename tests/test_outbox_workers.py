@@ -8,35 +8,20 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
-from django.db import connection
 from django_q.conf import Conf
 from django_q.models import Task
 from django_q.tasks import async_task
 
 from tests import smtpservers
-from tests.utils import configure, submit
+from tests.utils import ROOT, configure, submit, worker_env
 from wagtail_icarus_smtp import outbox, tasks
 from wagtail_icarus_smtp.models import OutboxMessage, SmtpSettings
-
-ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [pytest.mark.qcluster, pytest.mark.django_db(transaction=True)]
 
 
-def worker_env(server, ca, **extra):
-    return dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        PYTHONPATH=str(ROOT),
-        ICARUS_TEST_QCLUSTER="1",
-        ICARUS_DB_NAME=connection.settings_dict["NAME"],
-        ICARUS_TEST_SMTP_PORT=str(server.port),
-        ICARUS_TEST_CA_FILE=ca.ca_file,
-        **extra,
-    )
 
 
 def start(args, env):

@@ -1,14 +1,10 @@
 """A real django-q2 worker process picks up the connection test from the ORM broker."""
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django_q.conf import Conf
 from django_q.models import Task
 
@@ -17,34 +13,6 @@ from wagtail_icarus_smtp.models import SmtpSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 
-
-@pytest.fixture
-def qcluster(server, ca):
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="tests.settings",
-        PYTHONPATH=str(ROOT),
-        ICARUS_TEST_QCLUSTER="1",
-        ICARUS_DB_NAME=connection.settings_dict["NAME"],
-        ICARUS_TEST_SMTP_PORT=str(server.port),
-        ICARUS_TEST_CA_FILE=ca.ca_file,
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "django", "qcluster"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    yield process
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @pytest.mark.qcluster

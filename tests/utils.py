@@ -1,10 +1,31 @@
 """Helpers that drive the product the way an editor does: through the settings form."""
 
+import os
+from pathlib import Path
+
+from django.db import connection
 from django.test import TestCase
 from wagtail.contrib.settings.views import get_setting_edit_handler
 
 from tests.conftest import MAILBOX, PASSWORD
 from wagtail_icarus_smtp.models import SmtpSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def worker_env(server, ca, **extra):
+    """Environment for a real worker process (qcluster) sharing the test database and
+    trusting the local test server."""
+    return dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        PYTHONPATH=str(ROOT),
+        ICARUS_TEST_QCLUSTER="1",
+        ICARUS_DB_NAME=connection.settings_dict["NAME"],
+        ICARUS_TEST_SMTP_PORT=str(server.port),
+        ICARUS_TEST_CA_FILE=ca.ca_file,
+        **extra,
+    )
 
 
 def form_class():

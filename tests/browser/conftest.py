@@ -109,3 +109,17 @@ def screenshot(page, name, *, locator=None):
     page.set_viewport_size(size)
     return path
 
+
+
+@pytest.fixture(autouse=True)
+def _wagtail_root_page(transactional_db):
+    """The admin home needs the page tree that Wagtail's migrations create; an earlier
+    transactional test flushes it away, so put a root and a home page back if missing."""
+    from wagtail.models import Locale, Page, Site
+
+    if Page.objects.filter(depth=1).exists():
+        return
+    Locale.objects.get_or_create(language_code="en")
+    root = Page.add_root(instance=Page(title="Root", slug="root"))
+    home = root.add_child(instance=Page(title="Home", slug="home"))
+    Site.objects.create(hostname="localhost", root_page=home, is_default_site=True)

@@ -9,7 +9,6 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import login, screenshot
 from tests.conftest import MAILBOX, PASSWORD
-from tests.test_qcluster import qcluster  # noqa: F401 (a fixture: a real django-q2 worker)
 from tests.utils import configure, submit
 from wagtail_icarus_smtp.models import SmtpSettings
 
@@ -38,7 +37,7 @@ def field(page, name):
 
 @pytest.mark.qcluster
 def test_editor_sets_up_sends_a_test_mail_and_pauses_sending(
-    page, live_server, german_editor, server, trust, qcluster, monkeypatch  # noqa: F811
+    page, live_server, german_editor, server, trust, qcluster, monkeypatch
 ):
     monkeypatch.setattr(Conf, "SYNC", False)  # the save enqueues; the worker tests
     trust(587)  # the presets' port, besides the test server's own

@@ -1,7 +1,6 @@
 """Every view and endpoint checks the setting's change permission."""
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
 from tests.conftest import MAILBOX
@@ -26,13 +25,6 @@ def endpoints():
     ]
 
 
-@pytest.fixture
-def admin_only(django_user_model):
-    user = django_user_model.objects.create_user("admin-only", "a@example.com", "pw")
-    group = Group.objects.create(name="Admin without SMTP")
-    group.permissions.add(Permission.objects.get(codename="access_admin"))
-    user.groups.add(group)
-    return user
 
 
 def call(client, method, url, **extra):
@@ -49,10 +41,10 @@ def test_anonymous_users_are_sent_to_the_login_page(client, server):
 
 
 def test_admin_users_without_the_permission_get_403_or_the_admin_redirect(
-    client, admin_only, server
+    client, admin_only_user, server
 ):
     configure(server)
-    client.force_login(admin_only)
+    client.force_login(admin_only_user)
     for method, url in endpoints():
         assert call(client, method, url, **XHR).status_code == 403, url
         response = call(client, method, url)
@@ -64,10 +56,10 @@ def test_admin_users_without_the_permission_get_403_or_the_admin_redirect(
 
 
 def test_no_menu_item_banner_or_dashboard_panel_without_the_permission(
-    client, admin_only, editor, server
+    client, admin_only_user, editor, server
 ):
     configure(server, enabled=None)  # sending off: the banner would show
-    client.force_login(admin_only)
+    client.force_login(admin_only_user)
 
     home = client.get("/admin/").content.decode()
 
