@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
@@ -33,14 +32,6 @@ def add(subject, status="held", to="kunde@example.com", **fields):
 def url(name, *args):
     return reverse(f"wagtail_icarus_smtp_outbox:{name}", args=args)
 
-
-@pytest.fixture
-def moderator(django_user_model):
-    user = django_user_model.objects.create_user("moderator", "m@example.com", "pw")
-    group = Group.objects.create(name="SMTP-less moderators")
-    group.permissions.add(Permission.objects.get(codename="access_admin"))
-    user.groups.add(group)
-    return user
 
 
 def test_listing_filters_by_status_and_searches_by_recipient(client, editor):
@@ -129,9 +120,9 @@ def test_release_delivers_when_sending_is_on(client, editor, server):
     assert server.wait_for_messages(1)[0].message["Subject"] == "Los"
 
 
-def test_users_without_the_settings_permission_see_nothing(client, moderator):
+def test_users_without_the_settings_permission_see_nothing(client, admin_only_user):
     row = add("Geheim")
-    client.force_login(moderator)
+    client.force_login(admin_only_user)
 
     for target in (url("index"), url("detail", row.pk)):
         assert client.get(target).status_code in (302, 403)
