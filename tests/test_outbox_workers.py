@@ -22,14 +22,13 @@ from wagtail_icarus_smtp.models import OutboxMessage, SmtpSettings
 pytestmark = [pytest.mark.qcluster, pytest.mark.django_db(transaction=True)]
 
 
-
-
-def start(args, env):
+def start(args, env, stdin=None):
     """A process in its own group, so SIGKILL reaches the cluster's worker children."""
     return subprocess.Popen(
         [sys.executable, *args],
         env=env,
         cwd=ROOT,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -153,19 +152,30 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_at_most_one(
     stop(restarted)
 
 
-def test_two_workers_draining_1000_rows_send_each_exactly_once(server, ca, processes):
+def test_two_workers_draining_1000_rows_send_each_exactly_once(
+    server, ca, processes, slow_data
+):
     configure(server, enabled=None)
     hold(1000)
     OutboxMessage.objects.update(status="queued")
     SmtpSettings.objects.update(enabled=True)  # no resume(): the workers do the draining
+    slow_data(0.002)  # a batch lasts long enough for the other worker to claim the next one
     env = worker_env(server, ca, ICARUS_TEST_OUTBOX_LEASE="120", ICARUS_TEST_OUTBOX_BATCH="50")
+    # Both workers start draining together: one that is still importing Django
+    # must not find the table already empty.
     script = (
-        "import django; django.setup(); "
+        "import sys, django; django.setup(); "
         "from wagtail_icarus_smtp import outbox; "
+        "print('READY', flush=True); sys.stdin.readline(); "
         "print('SENT', outbox.drain(max_batches=100).sent)"
     )
-    workers = [start(["-c", script], env) for _ in range(2)]
+    workers = [start(["-c", script], env, stdin=subprocess.PIPE) for _ in range(2)]
     processes.extend(workers)
+    for worker in workers:
+        wait_for_line(worker, "READY")
+    for worker in workers:
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
     outputs = [stop_when_done(worker) for worker in workers]
 
     counts = [int(out.rsplit("SENT", 1)[1].split()[0]) for out in outputs]
@@ -175,6 +185,16 @@ def test_two_workers_draining_1000_rows_send_each_exactly_once(server, ca, proce
     assert len(received) == 1000
     assert set(received.values()) == {1}
     assert all_sent()
+
+
+def wait_for_line(process, text):
+    """Read the process's output up to a line starting with ``text``."""
+    seen = []
+    for line in process.stdout:
+        if line.startswith(text):
+            return
+        seen.append(line)
+    pytest.fail(f"the worker ended before {text!r}:\n{''.join(seen)}")
 
 
 def stop_when_done(process):
