@@ -19,6 +19,7 @@ The life of a message (``OutboxMessage.Status``)::
 """
 
 import dataclasses
+import functools
 import logging
 import random
 import smtplib
@@ -31,7 +32,7 @@ from email.policy import SMTP as SMTP_POLICY
 from email.utils import parseaddr
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Min, Q
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -209,13 +210,20 @@ def with_mailbox_sender(mime, mailbox, from_name, sender, has_reply_to):
         skipping = line.split(b":", 1)[0].strip().lower() == b"from"
         if not skipping:
             kept.append(line)
+    new_headers = _sender_headers(mailbox, from_name, sender, has_reply_to)
+    return b"\r\n".join([*new_headers, *kept]) + separator + body
+
+
+@functools.lru_cache(maxsize=256)
+def _sender_headers(mailbox, from_name, sender, has_reply_to):
+    """The From (and Reply-To) header lines, folded and encoded: the same for every
+    message of a batch, so built once (the email package is slow at it)."""
     added = EmailMessage(policy=SMTP_POLICY)
     added["From"] = Address(display_name=from_name, addr_spec=mailbox)
     foreign = sender and parseaddr(sender)[1].lower() != mailbox.lower()
     if foreign and not has_reply_to:
         added["Reply-To"] = sender
-    new_headers = added.as_bytes().rstrip(b"\r\n").split(b"\r\n")
-    return b"\r\n".join(new_headers + kept) + separator + body
+    return tuple(added.as_bytes().rstrip(b"\r\n").split(b"\r\n"))
 
 
 @dataclasses.dataclass
@@ -254,7 +262,6 @@ class _Batch:
             outcome = FAILED
         fields = {
             "status": outcome,
-            "attempts": F("attempts") + 1,
             "lease_token": "",
             "lease_expires_at": None,
             "recipient_status": row.recipient_status,
@@ -265,7 +272,7 @@ class _Batch:
             fields["sent_at"] = now
         if outcome == DEFERRED:
             fields["next_attempt_at"] = now + timedelta(seconds=retry_delay(row.attempts + 1))
-        OutboxMessage.objects.filter(pk=row.pk, lease_token=self.token).update(**fields)
+        _record(row.pk, self.token, fields)
         self.attempts.append(
             DeliveryAttempt(
                 message_id=row.pk,
@@ -289,6 +296,35 @@ class _Batch:
     def save_attempts(self):
         DeliveryAttempt.objects.bulk_create(self.attempts)
         self.attempts = []
+
+
+def _record(pk, token, fields):
+    """``UPDATE`` one leased row with ``fields`` and one more attempt, in one statement.
+
+    What ``QuerySet.update()`` does, minus compiling the query for every message of a
+    batch (it was a third of the cost of sending one over an open connection).
+    """
+    names = tuple(fields)
+    values = [
+        OutboxMessage._meta.get_field(name).get_db_prep_save(fields[name], connection)
+        for name in names
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_record_sql(connection.vendor, names), [*values, pk, token])
+
+
+@functools.lru_cache(maxsize=16)
+def _record_sql(vendor, names):
+    meta, quote = OutboxMessage._meta, connection.ops.quote_name
+    columns = [quote(meta.get_field(name).column) for name in names]
+    attempts = quote(meta.get_field("attempts").column)
+    assignments = [f"{column} = %s" for column in columns] + [f"{attempts} = {attempts} + 1"]
+    pk, token = quote(meta.pk.column), quote(meta.get_field("lease_token").column)
+    # Only quoted names from the model; every value is a parameter.
+    return (
+        f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} "  # noqa: S608
+        f"WHERE {pk} = %s AND {token} = %s"
+    )
 
 
 def _recipient_outcomes(row, refused):
