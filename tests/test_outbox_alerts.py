@@ -112,7 +112,22 @@ def test_a_reminder_after_the_interval(server, heard, settings):
 
     waiting = [c for c in heard if c["kind"] == alerts.MAIL_WAITING]
     assert [(c["active"], c["reminder"]) for c in waiting] == [(True, False), (True, True)]
-    assert "1 e-mail(s) waiting" in waiting[0]["message"]
+    assert "1 e-mail waiting" in waiting[0]["message"]
+
+
+def test_alert_texts_are_in_the_sites_language(server, settings, webhook, heard):
+    settings.LANGUAGE_CODE = "de"
+    configure(server)
+    server.stop()
+    send_one("A")  # the live configuration stops working
+    server.start()
+    OutboxMessage.objects.update(next_attempt_at=timezone.now())
+    tasks.deliver_outbox()  # and works again
+
+    texts = [w["text"] for w in webhook if w["kind"] == alerts.LIVE_NOT_WORKING]
+    assert texts[0].startswith("Die bisher funktionierende SMTP-Konfiguration funktioniert nicht")
+    assert texts[1] == "Behoben: Die SMTP-Verbindung funktioniert wieder."
+    assert heard[0]["message"] == texts[0]
 
 
 def test_a_broken_webhook_is_logged_not_raised(settings, caplog):

@@ -10,8 +10,10 @@ import urllib.error
 import urllib.request
 from datetime import timedelta
 
-from django.utils import timezone
+from django.conf import settings
+from django.utils import timezone, translation
 from django.utils.formats import date_format
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import conf, outbox, signals
@@ -40,8 +42,14 @@ def evaluate(result=None, *, live_failure=None, live_ok=None):
 
     ``result`` is an ``outbox.Result`` (its connection failure counts as the live
     configuration not working); ``live_failure``/``live_ok`` come from a health check.
-    Returns the announcements made as ``(kind, active, reminder)`` tuples.
+    Returns the announcements made as ``(kind, active, reminder)`` tuples. Their texts
+    (signal, webhook) are in the site's language, ``LANGUAGE_CODE``.
     """
+    with translation.override(settings.LANGUAGE_CODE):
+        return _evaluate(result, live_failure, live_ok)
+
+
+def _evaluate(result, live_failure, live_ok):
     now = timezone.now()
     window = timedelta(seconds=conf.get("ALERT_AFTER"))
     announced = []
@@ -49,13 +57,20 @@ def evaluate(result=None, *, live_failure=None, live_ok=None):
     if failure is not None:
         announced += _update(LIVE_NOT_WORKING, True, _live_text(failure), now)
     elif live_ok or (result is not None and result.sent):
-        announced += _update(LIVE_NOT_WORKING, False, "The SMTP connection works again.", now)
+        announced += _update(
+            LIVE_NOT_WORKING, False, gettext("The SMTP connection works again."), now
+        )
     failed = DeliveryAttempt.objects.filter(status=outbox.FAILED, created_at__gte=now - window)
     count = failed.count()
     announced += _update(
         DELIVERIES_FAILING,
         count >= conf.get("ALERT_FAILURES"),
-        f"{count} e-mail deliveries failed in the last {_minutes(window)} minutes.",
+        ngettext(
+            "%(count)d e-mail delivery failed in the last %(minutes)d minutes.",
+            "%(count)d e-mail deliveries failed in the last %(minutes)d minutes.",
+            count,
+        )
+        % {"count": count, "minutes": _minutes(window)},
         now,
     )
     summary = outbox.summary(now)
@@ -64,14 +79,20 @@ def evaluate(result=None, *, live_failure=None, live_ok=None):
     announced += _update(
         MAIL_WAITING,
         age is not None and age >= window.total_seconds(),
-        f"{waiting} e-mail(s) waiting (held or deferred), the oldest for {_minutes(age)} minutes.",
+        ngettext(
+            "%(count)d e-mail waiting (held or deferred) for %(minutes)d minutes.",
+            "%(count)d e-mails waiting (held or deferred), the oldest for %(minutes)d minutes.",
+            waiting,
+        )
+        % {"count": waiting, "minutes": _minutes(age)},
         now,
     )
     return announced
 
 
 def _live_text(failure):
-    return f"The live SMTP configuration does not work: {failure.category} ({failure.reply})"[:500]
+    text = gettext("The live SMTP configuration does not work: %(category)s (%(reply)s)")
+    return (text % {"category": failure.category, "reply": failure.reply})[:500]
 
 
 def _minutes(value):
@@ -111,9 +132,15 @@ def notify(kind, *, active, reminder, message, since):
 
 def post_webhook(url, *, kind, active, reminder, message, since):
     """POST the alert as JSON; a webhook that fails is logged, never raised."""
-    prefix = "Reminder: " if reminder else ("" if active else "Resolved: ")
+    with translation.override(settings.LANGUAGE_CODE):
+        if reminder:
+            text = gettext("Reminder: %(message)s") % {"message": message}
+        elif not active:
+            text = gettext("Resolved: %(message)s") % {"message": message}
+        else:
+            text = message
     payload = {
-        "text": f"{prefix}{message}",
+        "text": text,
         "kind": kind,
         "active": active,
         "reminder": reminder,

@@ -8,7 +8,8 @@ from django.dispatch import Signal
 #:   ``kind``: ``"live_not_working"``, ``"deliveries_failing"`` or ``"mail_waiting"``;
 #:   ``active``: ``True`` while the problem lasts, ``False`` when it is over;
 #:   ``reminder``: ``True`` when this repeats an alert already announced;
-#:   ``message``: a short English text without secrets, fit for a chat channel;
+#:   ``message``: a short text without secrets in the site's language (``LANGUAGE_CODE``),
+#:   fit for a chat channel;
 #:   ``since``: when the problem started (aware ``datetime``).
 #: ``sender`` is ``wagtail_icarus_smtp.models.AlertState``.
 alert = Signal()
