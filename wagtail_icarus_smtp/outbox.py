@@ -10,10 +10,11 @@ The life of a message (``OutboxMessage.Status``)::
 * ``accept()`` writes the rows in the caller's transaction with one ``bulk_create``.
 * Rows accepted while sending is possible are born claimed by the accepting process,
   which sends them right after the commit (no separate claim).
-* ``claim()`` gives one worker a batch: a conditional ``UPDATE … WHERE status IN …``
-  (``SELECT … FOR UPDATE SKIP LOCKED`` first where the database has it), so two workers
-  never send the same row; a lease that ran out (worker killed) makes the row claimable
-  again — at least once, never zero times; the Message-ID stays the same.
+* ``claim()`` gives one worker a batch: ``SELECT … FOR UPDATE SKIP LOCKED`` and an
+  ``UPDATE`` where the database has it, one ``UPDATE … WHERE pk IN (SELECT …)`` on
+  SQLite (its writers are serialised), so two workers never send the same row; a lease
+  that ran out (worker killed) makes the row claimable again — at least once, never
+  zero times; the Message-ID stays the same.
 * ``deliver()`` sends one claimed batch over one connection and records each result
   right after the server answered, so a killed worker causes at most one duplicate.
 """
@@ -178,9 +179,10 @@ def claim(*, ids=None, limit=None):
             pks = list(candidates.select_for_update(skip_locked=True)[:limit])
             OutboxMessage.objects.filter(_claimable(now), pk__in=pks).update(**lease)
     else:
-        # SQLite: writers are serialised, and the WHERE is checked again by the UPDATE.
-        pks = list(candidates[:limit])
-        OutboxMessage.objects.filter(_claimable(now), pk__in=pks).update(**lease)
+        # SQLite: one UPDATE picks and leases the rows. Writers are serialised, so no
+        # other worker claims them in between (a separate SELECT could lose that race
+        # and leave this worker with an empty batch while due rows remain).
+        OutboxMessage.objects.filter(pk__in=candidates[:limit]).update(**lease)
     rows = OutboxMessage.objects.filter(lease_token=token, status=SENDING)
     return list(rows.order_by("created_at", "pk")), token
 
