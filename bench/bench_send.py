@@ -9,7 +9,8 @@ ratio ours/stock (lower is better) for
   1. send_mail() in a loop — a new connection per message (what sites do);
   2. 1,000 messages over one connection (send_messages);
 and the outbox's draining throughput (messages per second) with one and two worker
-processes, from 1,000 held messages.
+processes, from 1,000 held messages. SQLite (WAL) by default; ``--postgres`` uses the
+local PostgreSQL, where several workers really drain in parallel.
 """
 
 import argparse
@@ -28,9 +29,17 @@ sys.path.insert(0, str(ROOT))
 SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
-def setup_django(tmp, ca_file, port):
+BENCH_POSTGRES_DB = "icarus_smtp_bench"
+
+
+def setup_django(tmp, ca_file, port, postgres=False):
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
-    os.environ["ICARUS_DB_NAME"] = str(Path(tmp) / "bench.sqlite3")
+    if postgres:
+        os.environ["ICARUS_TEST_DB"] = "postgres"
+        os.environ["ICARUS_DB_NAME"] = BENCH_POSTGRES_DB
+        fresh_postgres_database(BENCH_POSTGRES_DB)
+    else:
+        os.environ["ICARUS_DB_NAME"] = str(Path(tmp) / "bench.sqlite3")
     import django
     from django.conf import settings
 
@@ -40,6 +49,17 @@ def setup_django(tmp, ca_file, port):
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+
+
+def fresh_postgres_database(name):
+    """An empty database for the bench on the local PostgreSQL (dropped first)."""
+    import psycopg
+
+    with psycopg.connect(
+        host="127.0.0.1", port=5432, user="postgres", dbname="postgres", autocommit=True
+    ) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def configure_mailbox(port, user, password):
@@ -110,6 +130,11 @@ def main():
     parser.add_argument("--messages", type=int, default=200, help="row 1: messages")
     parser.add_argument("--batch", type=int, default=1000, help="row 2: batch size")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help=f"use the local PostgreSQL (database {BENCH_POSTGRES_DB}) instead of SQLite",
+    )
     args = parser.parse_args()
 
     user, password = "system@dropzone.example", "bench-passwort"
@@ -120,7 +145,7 @@ def main():
         # Django's stock backend uses ssl.create_default_context(): point the default
         # verify paths at the system store plus our CA, so both trust the same certs.
         os.environ["SSL_CERT_FILE"] = str(bundle)
-        setup_django(tmp, ca_file, port)
+        setup_django(tmp, ca_file, port, postgres=args.postgres)
         configure_mailbox(port, user, password)
         run_rows(args, port, user, password)
         drain_rows(args, port, ca_file)
