@@ -14,7 +14,7 @@ from django.utils import timezone
 from tests import smtpservers
 from tests.conftest import MAILBOX
 from tests.utils import committed, configure, submit
-from wagtail_icarus_smtp import outbox
+from wagtail_icarus_smtp import failures, outbox
 from wagtail_icarus_smtp.backends import EmailBackend
 from wagtail_icarus_smtp.models import DeliveryAttempt, OutboxMessage
 
@@ -341,6 +341,40 @@ def test_a_claimed_row_is_not_claimed_again_until_its_lease_runs_out(settings):
     again, other = outbox.claim()
     assert [row.pk for row in again] == [first[0].pk]
     assert other != token
+
+
+def test_a_worker_whose_lease_was_taken_over_does_not_overwrite_the_outcome(server):
+    """A slow worker's late result must not clobber what the row's new owner recorded."""
+    configure(server)
+    outbox.accept(
+        [outbox.Envelope("<1@x>", "s", "a@x", False, ["b@x"], b"Subject: s\r\n\r\nx")],
+        held=False,
+    )
+    (slow,), old_token = outbox.claim()
+    OutboxMessage.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert outbox.drain().sent == 1  # the new owner sent it
+
+    late = outbox._Batch([slow], old_token)
+    late.finish(slow, outbox.DEFERRED, failures.Failure("timeout", "late"))
+
+    row = OutboxMessage.objects.get()
+    assert (row.status, row.attempts, row.last_reply) == ("sent", 1, "")
+
+
+def test_each_claim_takes_its_own_rows_until_none_are_left():
+    """Claims never overlap and never come back empty while due rows remain."""
+    outbox.accept(
+        [
+            outbox.Envelope(f"<{i}@x>", "s", "a@x", False, ["b@x"], b"Subject: s\r\n\r\nx")
+            for i in range(7)
+        ],
+        held=False,
+    )
+    batches = [outbox.claim(limit=3)[0] for _ in range(4)]
+    sizes = [len(batch) for batch in batches]
+    assert sizes == [3, 3, 1, 0]
+    pks = [row.pk for batch in batches for row in batch]
+    assert len(pks) == len(set(pks)) == 7
 
 
 def test_purge_deletes_old_bodies_but_keeps_waiting_ones_and_metadata(server, settings):

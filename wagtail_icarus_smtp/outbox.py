@@ -32,7 +32,7 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import parseaddr
 
-from django.db import connection, transaction
+from django.db import connections, router, transaction
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
@@ -174,8 +174,9 @@ def claim(*, ids=None, limit=None):
     if ids is not None:
         candidates = candidates.filter(pk__in=ids)
     candidates = candidates.order_by("created_at", "pk").values_list("pk", flat=True)
-    if connection.features.has_select_for_update_skip_locked:
-        with transaction.atomic():
+    db = router.db_for_write(OutboxMessage)
+    if connections[db].features.has_select_for_update_skip_locked:
+        with transaction.atomic(using=db):
             pks = list(candidates.select_for_update(skip_locked=True)[:limit])
             OutboxMessage.objects.filter(_claimable(now), pk__in=pks).update(**lease)
     else:
@@ -306,17 +307,24 @@ def _record(pk, token, fields):
     What ``QuerySet.update()`` does, minus compiling the query for every message of a
     batch (it was a third of the cost of sending one over an open connection).
     """
+    connection = connections[router.db_for_write(OutboxMessage)]
     names = tuple(fields)
     values = [
         OutboxMessage._meta.get_field(name).get_db_prep_save(fields[name], connection)
         for name in names
     ]
+    key = (connection.vendor, names)
+    if key not in _RECORD_SQL:
+        _RECORD_SQL[key] = _record_sql(connection, names)
     with connection.cursor() as cursor:
-        cursor.execute(_record_sql(connection.vendor, names), [*values, pk, token])
+        cursor.execute(_RECORD_SQL[key], [*values, pk, token])
 
 
-@functools.lru_cache(maxsize=16)
-def _record_sql(vendor, names):
+#: ``(vendor, field names)`` → the ``UPDATE`` statement ``_record`` runs.
+_RECORD_SQL = {}
+
+
+def _record_sql(connection, names):
     meta, quote = OutboxMessage._meta, connection.ops.quote_name
     columns = [quote(meta.get_field(name).column) for name in names]
     attempts = quote(meta.get_field("attempts").column)
