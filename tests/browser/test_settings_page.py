@@ -149,3 +149,42 @@ def test_failed_test_keeps_the_last_working_settings(page, live_server, german_e
     page.get_by_role("link", name="Gesamter Verlauf").click()
     expect(page.locator("table.listing")).to_contain_text("Einrichtung fehlgeschlagen")
     screenshot(page, "09-verlauf")
+
+
+def test_the_status_bar_asks_nothing_while_the_tab_is_hidden(
+    page, live_server, german_editor, server, monkeypatch
+):
+    monkeypatch.setattr(Conf, "SYNC", False)  # queued, no worker: the test stays running
+    submit(user=german_editor, port=str(server.port))
+    login(page, live_server, german_editor)
+    open_settings(page, live_server)
+    expect(status_bar(page)).to_contain_text("Einrichtung läuft")
+    status_url = live_server.url + status_bar(page).get_attribute("data-status-url")
+
+    def is_poll(request):
+        return request.url == status_url
+
+    asked = []
+    page.on("request", lambda request: asked.append(request.url) if is_poll(request) else None)
+    page.wait_for_timeout(2000)
+    assert asked  # polling while visible
+
+    page.evaluate(VISIBILITY_JS, True)
+    page.wait_for_timeout(500)  # a request already on its way may still finish
+    before = len(asked)
+    page.wait_for_timeout(4000)  # more than two polling intervals
+    assert len(asked) == before
+
+    with page.expect_request(is_poll, timeout=5000):
+        page.evaluate(VISIBILITY_JS, False)
+    expect(status_bar(page)).to_contain_text("Einrichtung läuft")
+
+
+# The page believes it is hidden or shown again (what switching tabs does).
+VISIBILITY_JS = """(hidden) => {
+    Object.defineProperty(document, "hidden", { value: hidden, configurable: true });
+    Object.defineProperty(document, "visibilityState", {
+        value: hidden ? "hidden" : "visible", configurable: true,
+    });
+    document.dispatchEvent(new Event("visibilitychange"));
+}"""

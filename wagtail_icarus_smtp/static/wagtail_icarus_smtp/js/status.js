@@ -1,6 +1,7 @@
 // Keeps the SMTP status bar and the history current while a connection test runs:
 // polls the JSON status view and updates the page in place (the form the editor may
-// be typing in is left alone). Polling stops when the state is final.
+// be typing in is left alone). Polling stops when the state is final and pauses while
+// the tab is in the background.
 (function () {
   "use strict";
   const POLL_MS = 1500;
@@ -116,6 +117,11 @@
   }
 
   function poll(bar) {
+    if (document.hidden) {
+      // A tab in the background asks nothing; it catches up when it is shown again.
+      document.addEventListener("visibilitychange", () => poll(bar), { once: true });
+      return;
+    }
     fetch(bar.dataset.statusUrl, {
       headers: { "X-Requested-With": "XMLHttpRequest", Accept: "application/json" },
       credentials: "same-origin",
