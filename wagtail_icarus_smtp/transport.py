@@ -11,6 +11,7 @@ import re
 import smtplib
 import socket
 import ssl
+import threading
 import time
 
 from django.core.mail.utils import DNS_NAME
@@ -23,7 +24,10 @@ BARE_EOL = re.compile(rb"\r\n|\r|\n")
 
 _tls_context = None
 _tls_context_key = None
-#: (host, port, user) -> the last TLS session, for resumption on the next connection.
+_tls_context_lock = threading.Lock()
+#: (host, port, user) -> (context, the last TLS session it made), for resumption on the
+#: next connection. A session only resumes with the context that made it, and another
+#: thread may have replaced the context in between (a changed CA file, ``reset()``).
 _sessions = {}
 MAX_SESSIONS = 32
 
@@ -64,14 +68,15 @@ def tls_context():
     """
     global _tls_context, _tls_context_key
     key = _ca_file_key()
-    if _tls_context is None or key != _tls_context_key:
-        context = ssl.create_default_context()
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        if key is not None:
-            context.load_verify_locations(cafile=key[0])
-        _tls_context, _tls_context_key = context, key
-        _sessions.clear()  # sessions belong to the context that made them
-    return _tls_context
+    with _tls_context_lock:  # threads that start together build it once
+        if _tls_context is None or key != _tls_context_key:
+            context = ssl.create_default_context()
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            if key is not None:
+                context.load_verify_locations(cafile=key[0])
+            _tls_context, _tls_context_key = context, key
+            _sessions.clear()  # sessions belong to the context that made them
+        return _tls_context
 
 
 def tls_mode(port):
@@ -215,7 +220,9 @@ def connect(mailbox, deadline, *, debuglevel=0, transcript=None):
     options = {"deadline": deadline, "addresses": addresses, "transcript": transcript}
     options["local_hostname"] = DNS_NAME.get_fqdn()
     key = (mailbox.host, mailbox.port, mailbox.username)
-    context = _ResumingContext(tls_context(), _sessions.get(key))
+    shared = tls_context()
+    made_by, session = _sessions.get(key, (None, None))
+    context = _ResumingContext(shared, session if made_by is shared else None)
     if tls_mode(mailbox.port) == "ssl":
         client = SMTP_SSL(mailbox.host, mailbox.port, context=context, **options)
     else:
@@ -233,7 +240,7 @@ def connect(mailbox, deadline, *, debuglevel=0, transcript=None):
         _sessions.pop(key, None)
         client.close()
         raise
-    _remember_session(key, client.sock)
+    _remember_session(key, shared, client.sock)
     return client
 
 
@@ -254,13 +261,13 @@ class _ResumingContext:
         return self.context.wrap_socket(sock, server_hostname=server_hostname, **kwargs)
 
 
-def _remember_session(key, sock):
+def _remember_session(key, context, sock):
     session = getattr(sock, "session", None)
-    if session is not None and len(_sessions) < MAX_SESSIONS:
-        _sessions[key] = session
-    elif session is not None:
+    if session is None:
+        return
+    if len(_sessions) >= MAX_SESSIONS:
         _sessions.clear()
-        _sessions[key] = session
+    _sessions[key] = (context, session)
 
 
 def quit_quietly(client):
