@@ -308,6 +308,31 @@ def test_a_message_whose_body_is_gone_fails_without_blocking(server):
 # -- transactions --------------------------------------------------------------------------
 
 
+def test_an_unexpected_error_after_the_commit_is_not_the_callers_and_loses_nothing(
+    server, monkeypatch, caplog
+):
+    """A bug while sending right after the caller's commit does not reach the caller
+    (the booking is saved, no error page); the rows go to a worker, which sends them."""
+    configure(server)
+    real_connect = outbox.transport.connect
+    calls = []
+
+    def connect_failing_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("an unexpected bug")
+        return real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(outbox.transport, "connect", connect_failing_once)
+
+    send(2)  # returns the count: nothing raised to the caller
+
+    assert "Sending accepted e-mails failed" in caplog.text
+    assert len(calls) == 2  # the worker's drain (django-q2 runs it inline in tests)
+    assert [m.message["Subject"] for m in server.wait_for_messages(2)] == ["M0", "M1"]
+    assert statuses() == ["sent", "sent"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_rolled_back_caller_sends_nothing_committed_caller_sends(server):
     configure(server)

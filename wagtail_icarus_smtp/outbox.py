@@ -475,7 +475,16 @@ def deliver_accepted(rows, sending):
     """Right after the caller's commit: send the rows it just handed over (accepted
     with ``claimed=True``), in its process, over one connection."""
     start = time.monotonic()
-    result = _send_claimed(rows, rows[0].lease_token, sending)
+    try:
+        result = _send_claimed(rows, rows[0].lease_token, sending)
+    except Exception:
+        # Whatever went wrong here must not turn the caller's committed work (a
+        # booking) into an error page: the rows not yet sent go back to a worker.
+        logger.exception("Sending accepted e-mails failed; they are queued for a worker.")
+        result = Result()
+        batch = _Batch(rows, rows[0].lease_token)
+        batch.give_back(rows)  # only rows still leased: those already sent keep their status
+        result.released = batch.result.released
     logger.debug("Delivered %s in %.3f s", result, time.monotonic() - start)
     if result.released:
         from . import tasks
