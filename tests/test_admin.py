@@ -5,9 +5,8 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from wagtail.users.models import UserProfile
 
-from tests.utils import configure, submit
+from tests.utils import configure, german, submit
 from wagtail_icarus_smtp.models import SmtpSettings
 
 pytestmark = pytest.mark.django_db
@@ -70,10 +69,7 @@ def test_failed_draft_page_says_mail_still_flows_with_last_good_settings(server,
 
 def test_german_admin_shows_german_status(server, editor, client):
     configure(server)
-    profile = UserProfile.get_for_user(editor)
-    profile.preferred_language = "de"
-    profile.save()
-    client.force_login(editor)
+    client.force_login(german(editor))
 
     data = client.get(status_url(), **XHR).json()
     page = client.get(

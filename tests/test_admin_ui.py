@@ -8,10 +8,9 @@ import re
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
-from wagtail.users.models import UserProfile
 
 from tests.conftest import MAILBOX, PASSWORD
-from tests.utils import configure, submit
+from tests.utils import configure, german, submit
 from wagtail_icarus_smtp import providers
 from wagtail_icarus_smtp.models import SmtpSettings
 
@@ -27,13 +26,6 @@ def edit_url():
     return reverse(
         "wagtailsettings:edit", args=["wagtail_icarus_smtp", "smtpsettings", SmtpSettings.load().pk]
     )
-
-
-def german(user):
-    profile = UserProfile.get_for_user(user)
-    profile.preferred_language = "de"
-    profile.save()
-    return user
 
 
 def input_tag(page, name):

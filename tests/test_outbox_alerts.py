@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from tests import smtpservers
-from tests.utils import committed, configure
+from tests.utils import committed, configure, german
 from wagtail_icarus_smtp import alerts, health, signals, tasks
 from wagtail_icarus_smtp.backends import EmailBackend
 from wagtail_icarus_smtp.models import AlertState, OutboxMessage, SmtpSettings
@@ -170,15 +170,11 @@ def test_health_check_schedule_is_created_once_on_migrate(settings):
 
 def test_editors_see_active_alerts_in_banner_dashboard_and_status_bar(server, editor, client):
     from django.urls import reverse
-    from wagtail.users.models import UserProfile
 
     configure(server)
     server.stop()
     send_one("A")  # the live configuration stops working: an alert
-    profile = UserProfile.get_for_user(editor)
-    profile.preferred_language = "de"
-    profile.save()
-    client.force_login(editor)
+    client.force_login(german(editor))
 
     banner = client.get(
         reverse("wagtail_icarus_smtp:banner"), HTTP_X_REQUESTED_WITH="XMLHttpRequest"

@@ -6,11 +6,20 @@ from pathlib import Path
 from django.db import connection
 from django.test import TestCase
 from wagtail.contrib.settings.views import get_setting_edit_handler
+from wagtail.users.models import UserProfile
 
 from tests.conftest import MAILBOX, PASSWORD
 from wagtail_icarus_smtp.models import SmtpSettings
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def german(user):
+    """``user`` with German as the admin language (Wagtail's profile setting)."""
+    profile = UserProfile.get_for_user(user)
+    profile.preferred_language = "de"
+    profile.save()
+    return user
 
 
 def worker_env(server, ca, **extra):

@@ -10,7 +10,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from wagtail.users.models import UserProfile
+
+from tests.utils import german
 
 # Playwright's sync API keeps an event loop in this thread; the ORM calls the tests
 # make between browser steps are still plain synchronous code.
@@ -77,10 +78,7 @@ def german_editor(django_user_model):
     user = django_user_model.objects.create_superuser(
         "redakteurin", "redaktion@dropzone.example", PASSWORD, first_name="Rita"
     )
-    profile = UserProfile.get_for_user(user)
-    profile.preferred_language = "de"
-    profile.save()
-    return user
+    return german(user)
 
 
 def login(page, live_server, user, password=PASSWORD):
