@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 from wagtail.models import ModelLogEntry
 
-from tests.utils import committed, configure
+from tests.utils import committed, configure, german
 from wagtail_icarus_smtp import outbox
 from wagtail_icarus_smtp.models import OutboxMessage, SmtpSettings
 
@@ -31,7 +31,6 @@ def add(subject, status="held", to="kunde@example.com", **fields):
 
 def url(name, *args):
     return reverse(f"wagtail_icarus_smtp_outbox:{name}", args=args)
-
 
 
 def test_listing_filters_by_status_and_searches_by_recipient(client, editor):
@@ -75,6 +74,20 @@ def test_detail_shows_attempts_and_per_recipient_outcome(client, editor):
 
     assert "550 5.1.1 nope" in page
     assert "&lt;Drei@test&gt;" in page
+    assert "kunde@example.com — Failed" in page  # the outcome in words, not "failed"
+
+
+def test_labels_are_words_in_the_editors_language(client, editor):
+    row = add("Vier", status="failed", last_category="sender_rejected")
+    client.force_login(german(editor))
+
+    listing = client.get(url("index")).content.decode()
+    assert "Fehlgeschlagen" in listing
+    assert "sender_rejected" not in listing  # the category's label, not its machine value
+    assert "1 ausgehende E-Mail" in listing
+    detail = client.get(url("detail", row.pk)).content.decode()
+    assert "Versandprotokoll" in detail  # the way back, in the breadcrumbs
+    assert "<title>Versandprotokoll: Vier" in detail
 
 
 def test_release_resend_and_discard_with_confirmation_and_audit(client, editor):

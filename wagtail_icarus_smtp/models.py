@@ -208,7 +208,7 @@ class SmtpStatusEvent(models.Model):
 
     class Meta:
         verbose_name = _("SMTP status event")
-        verbose_name_plural = _("SMTP status history")
+        verbose_name_plural = _("SMTP status events")
         ordering = ["-created_at", "-pk"]
 
     def __str__(self):
@@ -256,7 +256,7 @@ class OutboxMessage(models.Model):
 
     class Meta:
         verbose_name = _("outgoing message")
-        verbose_name_plural = _("delivery log")
+        verbose_name_plural = _("outgoing messages")
         ordering = ["created_at", "pk"]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="icarus_outbox_due")]
 

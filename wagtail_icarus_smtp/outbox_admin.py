@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import include, path, reverse
+from django.utils.functional import cached_property
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
@@ -51,9 +52,11 @@ class DeliveryLogFilterSet(WagtailFilterSet):
         fields = ["status", "created_at"]
 
 
-class StatusColumn(Column):
+class ChoiceColumn(Column):
+    """A field with choices, shown by its label (translated), not its machine value."""
+
     def get_value(self, instance):
-        return instance.get_status_display()
+        return getattr(instance, f"get_{self.accessor}_display")()
 
 
 class DeliveryLogView(PermissionRequired, ReportView):
@@ -74,10 +77,10 @@ class DeliveryLogView(PermissionRequired, ReportView):
             url_name=f"{NAMESPACE}:detail",
         ),
         Column("recipient_list", label=_("Recipients")),
-        StatusColumn("status", label=_("Status")),
+        ChoiceColumn("status", label=_("Status")),
         DateColumn("created_at", label=_("Accepted")),
         Column("attempts", label=_("Attempts")),
-        Column("last_category", label=_("Failure category")),
+        ChoiceColumn("last_category", label=_("Failure category")),
         Column("last_reply", label=_("Server reply")),
     ]
     list_export = [
@@ -136,20 +139,46 @@ ACTIONS = {
 }
 
 
-class MessageDetailView(PermissionRequired, WagtailAdminTemplateMixin, TemplateView):
-    template_name = "wagtail_icarus_smtp/outbox/detail.html"
+class MessageView(PermissionRequired, WagtailAdminTemplateMixin, TemplateView):
+    """One message of the delivery log (404 when it does not exist)."""
+
     header_icon = "mail"
+
+    @cached_property
+    def message(self):
+        return get_object_or_404(OutboxMessage.objects.defer("mime"), pk=self.kwargs["pk"])
+
+    def get_page_subtitle(self):
+        return self.message.subject
+
+    def get_breadcrumbs_items(self):
+        """Home > Delivery log > the message: the listing stays one click away."""
+        return [
+            *self.breadcrumbs_items,
+            {"url": reverse(f"{NAMESPACE}:index"), "label": DeliveryLogView.page_title},
+            {
+                "url": reverse(f"{NAMESPACE}:detail", args=[self.message.pk]),
+                "label": self.message.subject or "—",
+            },
+        ]
+
+
+class MessageDetailView(MessageView):
+    template_name = "wagtail_icarus_smtp/outbox/detail.html"
     page_title = _("Delivery log")
 
     def get_context_data(self, **kwargs):
-        message = get_object_or_404(OutboxMessage.objects.defer("mime"), pk=self.kwargs["pk"])
+        message = self.message
         context = super().get_context_data(**kwargs)
         context.update(
             message=message,
             attempts=message.delivery_attempts.all(),
             recipients=[
-                (address, message.recipient_status.get(address, {}))
-                for address in message.recipients
+                (address, _status_label(state.get("status")), state.get("reply", ""))
+                for address, state in (
+                    (address, message.recipient_status.get(address, {}))
+                    for address in message.recipients
+                )
             ],
             actions=[
                 (name, reverse(f"{NAMESPACE}:{name}", args=[message.pk]))
@@ -160,15 +189,20 @@ class MessageDetailView(PermissionRequired, WagtailAdminTemplateMixin, TemplateV
         )
         return context
 
-    def get_page_subtitle(self):
-        return OutboxMessage.objects.values_list("subject", flat=True).get(pk=self.kwargs["pk"])
+    def get_breadcrumbs_items(self):
+        *path, last = super().get_breadcrumbs_items()
+        return [*path, {**last, "url": ""}]  # the current page is not a link
 
 
-class MessageActionView(PermissionRequired, WagtailAdminTemplateMixin, TemplateView):
+def _status_label(value):
+    """A recipient's outcome in words ("Sent"), or "" while none is recorded."""
+    return OutboxMessage.Status(value).label if value in OutboxMessage.Status.values else ""
+
+
+class MessageActionView(MessageView):
     """POST performs the action; GET of "discard" asks for confirmation first."""
 
     template_name = "wagtail_icarus_smtp/outbox/confirm_discard.html"
-    header_icon = "mail"
     page_title = _("Discard message")
     action = None
 
@@ -179,9 +213,12 @@ class MessageActionView(PermissionRequired, WagtailAdminTemplateMixin, TemplateV
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["message"] = get_object_or_404(OutboxMessage, pk=self.kwargs["pk"])
+        context["message"] = self.message
         context["detail_url"] = reverse(f"{NAMESPACE}:detail", args=[self.kwargs["pk"]])
         return context
+
+    def get_breadcrumbs_items(self):
+        return [*super().get_breadcrumbs_items(), {"url": "", "label": self.page_title}]
 
     def post(self, request, pk):
         message = get_object_or_404(OutboxMessage.objects.defer("mime"), pk=pk)

@@ -4,12 +4,15 @@ import re
 import time
 
 import pytest
+from django.core.mail import EmailMessage
+from django.urls import reverse
 from django_q.conf import Conf
 from playwright.sync_api import expect
 
 from tests.browser.conftest import login, screenshot
 from tests.conftest import MAILBOX, PASSWORD
-from tests.utils import configure, submit
+from tests.utils import committed, configure, submit
+from wagtail_icarus_smtp.backends import EmailBackend
 from wagtail_icarus_smtp.models import SmtpSettings
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -188,3 +191,50 @@ VISIBILITY_JS = """(hidden) => {
     });
     document.dispatchEvent(new Event("visibilitychange"));
 }"""
+
+
+def test_mail_held_while_off_is_listed_and_goes_out_when_switched_on(
+    page, live_server, german_editor, server
+):
+    configure(server, user=german_editor, enabled=None)  # works, but sending is off
+    with committed():
+        bookings = [
+            EmailMessage(f"Buchung {i}", "Danke!", None, [f"kunde{i}@example.org"]) for i in (1, 2)
+        ]
+        EmailBackend().send_messages(bookings)
+    login(page, live_server, german_editor)
+    open_settings(page, live_server)
+    expect(status_bar(page)).to_contain_text("2 E-Mails warten auf den Versand")
+
+    status_bar(page).get_by_role("link", name="Versandprotokoll").click()
+    listing = page.locator("table.listing")
+    expect(listing).to_contain_text("kunde1@example.org")
+    expect(listing).to_contain_text("kunde2@example.org")
+    expect(listing.locator("tbody tr")).to_have_count(2)
+    expect(listing).to_contain_text("Zurückgehalten")
+    expect(page.locator("main")).to_contain_text("2 ausgehende E-Mails")
+    banner = page.locator("[data-icarus-smtp-banner]")
+    expect(banner).to_contain_text("SMTP-Mailversand ist ausgeschaltet")
+    page.wait_for_timeout(800)  # Wagtail's messages slide in
+    screenshot(page, "10-versandprotokoll-zurueckgehalten")
+    assert server.messages == []
+
+    # Switching sending on delivers what waited, exactly once each.
+    open_settings(page, live_server)
+    page.locator("label.switch").click()
+    save(page)
+    expect(status_bar(page)).to_contain_text("SMTP-Mailversand: Aktiviert")
+    received = server.wait_for_messages(2)
+    assert sorted(m.message["Subject"] for m in received) == ["Buchung 1", "Buchung 2"]
+
+    page.goto(live_server.url + reverse("wagtail_icarus_smtp_outbox:index"))
+    expect(listing.locator("tbody tr")).to_have_count(2)
+    expect(listing).not_to_contain_text("Zurückgehalten")
+    expect(listing).to_contain_text("Versendet")
+    listing.get_by_role("link", name="Buchung 1").click()
+    expect(page.locator("h1")).to_contain_text("Buchung 1")
+    expect(page.locator("main")).to_contain_text("kunde1@example.org — Versendet")
+    screenshot(page, "11-versandprotokoll-nachricht")
+    page.get_by_role("link", name="Zurück zum Versandprotokoll").click()
+    expect(listing.locator("tbody tr")).to_have_count(2)
+    assert len(server.messages) == 2
