@@ -376,6 +376,7 @@ def test_banner_only_while_sending_is_off(server, editor, client):
 
     assert paused.status_code == 200
     assert "SMTP-Mailversand ist ausgeschaltet" in paused.json()["text"]
+    assert "Die E-Mails werden aufbewahrt" in paused.json()["text"]  # nothing is lost
     assert paused.json()["url"] == edit_url()
     assert running.status_code == 204
 

@@ -62,7 +62,8 @@ def banner_view(request):
             0,
             _(
                 "SMTP mail sending is switched off: the site sends no e-mails, customers "
-                "receive no booking confirmations."
+                "receive no booking confirmations. The e-mails are kept and sent once "
+                "sending is switched on again."
             ),
         )
     if not texts:
