@@ -93,6 +93,9 @@ def screenshot(page, name, *, locator=None):
     """Save a screenshot under test-artifacts/ (gitignored); docs/screenshots has copies."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
+    # Wagtail's messages slide in: let finite animations and transitions end first
+    # (the running state's spinner turns forever), waiting two seconds at most.
+    page.evaluate(SETTLED_JS)
     if locator is not None:
         locator.screenshot(path=str(path))
         return path
@@ -107,6 +110,16 @@ def screenshot(page, name, *, locator=None):
     page.set_viewport_size(size)
     return path
 
+
+SETTLED_JS = """() => Promise.race([
+    Promise.all(
+        document.getAnimations()
+            .filter((animation) => animation.effect
+                && animation.effect.getComputedTiming().endTime !== Infinity)
+            .map((animation) => animation.finished.catch(() => null))
+    ),
+    new Promise((resolve) => setTimeout(resolve, 2000)),
+])"""
 
 
 @pytest.fixture(autouse=True)

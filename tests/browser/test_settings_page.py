@@ -215,7 +215,6 @@ def test_mail_held_while_off_is_listed_and_goes_out_when_switched_on(
     expect(page.locator("main")).to_contain_text("2 ausgehende E-Mails")
     banner = page.locator("[data-icarus-smtp-banner]")
     expect(banner).to_contain_text("SMTP-Mailversand ist ausgeschaltet")
-    page.wait_for_timeout(800)  # Wagtail's messages slide in
     screenshot(page, "10-versandprotokoll-zurueckgehalten")
     assert server.messages == []
 
