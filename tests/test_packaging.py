@@ -22,6 +22,7 @@ def test_wheel_contains_templates_static_migrations_and_translations(tmp_path):
         "wagtail_icarus_smtp/templates/wagtail_icarus_smtp/panels/status.html",
         "wagtail_icarus_smtp/static/wagtail_icarus_smtp/js/status.js",
         "wagtail_icarus_smtp/migrations/0001_initial.py",
+        "wagtail_icarus_smtp/migrations/0002_outbox.py",
         "wagtail_icarus_smtp/locale/de/LC_MESSAGES/django.mo",
         "wagtail_icarus_smtp/locale/en/LC_MESSAGES/django.mo",
         "wagtail_icarus_smtp/management/commands/icarus_smtp_status.py",
