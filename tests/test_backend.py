@@ -1,12 +1,15 @@
 """The email backend accepts messages into the outbox and, after the caller's commit,
 sends them through the live configuration when sending is enabled (held otherwise)."""
 
+import asyncio
 import logging
+import time
 
 import pytest
 from django.core import mail
 from django.core.mail import EmailMessage
 
+from tests import smtpservers
 from tests.conftest import MAILBOX
 from tests.utils import committed, configure
 from wagtail_icarus_smtp.backends import EmailBackend
@@ -167,3 +170,23 @@ def test_backend_works_as_the_configured_mailer(server, settings):
         assert mail.send_mail("Wagtail", "x", None, ["b@example.com"]) == 1
     subjects = [m.message["Subject"] for m in server.wait_for_messages(2)]
     assert subjects == ["Mailer", "Wagtail"]
+
+
+def test_the_mailers_timeout_option_is_the_deadline_of_its_exchanges(server, monkeypatch):
+    """``timeout`` given to the backend (a MAILERS option) bounds each exchange; a server
+    slower than that defers the message instead of holding the caller for 15 s."""
+    configure(server)
+    original = smtpservers._Handler.handle_DATA
+
+    async def slow_data(self, server_, session, envelope):
+        await asyncio.sleep(5)
+        return await original(self, server_, session, envelope)
+
+    monkeypatch.setattr(smtpservers._Handler, "handle_DATA", slow_data)
+    started = time.monotonic()
+    with committed():
+        assert EmailBackend(timeout=1).send_messages([EmailMessage("Eilig", "x", None, ["a@x.de"])])
+
+    assert time.monotonic() - started < 4
+    row = OutboxMessage.objects.get()
+    assert (row.status, row.last_category) == ("deferred", "timeout")

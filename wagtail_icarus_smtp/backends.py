@@ -55,15 +55,10 @@ class EmailBackend(smtp.EmailBackend):
     # The SMTP connections belong to ``outbox.deliver``; an open backend only keeps
     # the configuration it read, so a change saved elsewhere applies to the next one.
 
-    def _load(self):
-        if self.sending is None:
-            self.sending = live.load()
-        return self.sending
-
     def open(self):
         if self.sending is not None:
             return False
-        self._load()
+        self.sending = live.load()
         return True
 
     def close(self):
@@ -87,7 +82,9 @@ class EmailBackend(smtp.EmailBackend):
                 len(rows),
             )
         else:
-            transaction.on_commit(lambda: outbox.deliver_accepted(rows, sending))
+            transaction.on_commit(
+                lambda: outbox.deliver_accepted(rows, sending, self.deadline_seconds)
+            )
         return len(rows)
 
     def envelope(self, email_message):

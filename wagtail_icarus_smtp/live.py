@@ -36,16 +36,12 @@ def promote(settings_pk, version, *, duration, user=None):
                 "version": version,
             },
         )
-        transaction.on_commit(_resume_outbox)
+        from . import outbox  # it reads the live configuration
+
+        transaction.on_commit(outbox.resume)
         return smtp_settings.record(
             status.COMPLETE, user=user, duration=timedelta(seconds=duration)
         )
-
-
-def _resume_outbox():
-    from . import outbox
-
-    outbox.resume()
 
 
 @dataclasses.dataclass(frozen=True)

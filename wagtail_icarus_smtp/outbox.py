@@ -37,7 +37,7 @@ from django.db.models import Count, Min, Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from . import conf, failures, transport
+from . import conf, failures, live, transport
 from .exceptions import IcarusSmtpError
 from .models import DeliveryAttempt, OutboxMessage
 
@@ -109,8 +109,6 @@ def resume():
 
     Does nothing while sending is still not possible (switched off, nothing live).
     """
-    from . import live
-
     if live.load().mailbox is None:
         return 0
     now = timezone.now()
@@ -362,7 +360,7 @@ def _refusal_failure(refused):
 
 
 @sensitive_variables("sending")
-def _send_one(client, batch, row, sending):
+def _send_one(client, batch, row, sending, seconds):
     """Send ``row``; record its outcome. Returns False when the connection is gone."""
     secrets = [sending.mailbox.password]
     try:
@@ -376,7 +374,7 @@ def _send_one(client, batch, row, sending):
     except (TypeError, ValueError) as error:  # no body (purged) or an unusable header
         batch.finish(row, FAILED, failures.classify(error))
         return True
-    client.start_exchange(conf.get("TIMEOUT"))
+    client.start_exchange(seconds)
     try:
         refused = client.sendmail(sending.mailbox.username, row.pending_recipients, data)
     except smtplib.SMTPRecipientsRefused as error:
@@ -411,8 +409,6 @@ def deliver(*, ids=None, sending=None, limit=None):
 
     Without a usable live configuration, due rows are put on hold instead.
     """
-    from . import live
-
     if sending is None:
         sending = live.load()
     if sending.mailbox is None:
@@ -424,23 +420,26 @@ def deliver(*, ids=None, sending=None, limit=None):
     return _send_claimed(rows, token, sending)
 
 
-def _send_claimed(rows, token, sending):
-    """Send rows leased under ``token`` over one connection; record every outcome."""
+def _send_claimed(rows, token, sending, timeout=None):
+    """Send rows leased under ``token`` over one connection; record every outcome.
+
+    ``timeout``: the deadline in seconds of each exchange (``ICARUS_SMTP_TIMEOUT`` when
+    ``None``; a mailer's ``timeout`` option sets it for its own messages)."""
     batch = _Batch(rows, token)
     if not rows:
         return batch.result
     try:
-        _deliver_batch(batch, sending)
+        _deliver_batch(batch, sending, timeout or conf.get("TIMEOUT"))
     finally:
         batch.save_attempts()
     return batch.result
 
 
 @sensitive_variables("sending")
-def _deliver_batch(batch, sending):
+def _deliver_batch(batch, sending, seconds):
     secrets = [sending.mailbox.password]
     try:
-        client = transport.connect(sending.mailbox, transport.Deadline(conf.get("TIMEOUT")))
+        client = transport.connect(sending.mailbox, transport.Deadline(seconds))
     except (OSError, IcarusSmtpError, smtplib.SMTPException) as error:
         failure = failures.classify(error, secrets=secrets)
         batch.result.connection_failure = failure
@@ -450,7 +449,7 @@ def _deliver_batch(batch, sending):
         return
     try:
         for index, row in enumerate(batch.rows):
-            if not _send_one(client, batch, row, sending):
+            if not _send_one(client, batch, row, sending, seconds):
                 batch.give_back(batch.rows[index + 1 :])
                 break
     finally:
@@ -459,8 +458,6 @@ def _deliver_batch(batch, sending):
 
 def drain(max_batches=MAX_BATCHES):
     """Send due rows batch by batch until none is left (or the connection fails)."""
-    from . import live
-
     total = Result()
     for _ in range(max_batches):
         sending = live.load()
@@ -471,12 +468,12 @@ def drain(max_batches=MAX_BATCHES):
     return total
 
 
-def deliver_accepted(rows, sending):
+def deliver_accepted(rows, sending, timeout=None):
     """Right after the caller's commit: send the rows it just handed over (accepted
     with ``claimed=True``), in its process, over one connection."""
     start = time.monotonic()
     try:
-        result = _send_claimed(rows, rows[0].lease_token, sending)
+        result = _send_claimed(rows, rows[0].lease_token, sending, timeout)
     except Exception:
         # Whatever went wrong here must not turn the caller's committed work (a
         # booking) into an error page: the rows not yet sent go back to a worker.
