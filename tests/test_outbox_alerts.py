@@ -156,6 +156,20 @@ def test_health_check_records_history_only_on_change(server):
     assert "DATA" not in [c.upper() for c in server.commands]  # tested without sending
 
 
+def test_mail_the_health_check_could_not_deliver_gets_a_retry(server):
+    configure(server, enabled=None)
+    send_one("Wartet")  # held while sending is off, then due (no drain of its own)
+    OutboxMessage.objects.update(status="queued")
+    SmtpSettings.objects.update(enabled=True)
+    server.data_reply = smtpservers.format_reply("451 4.3.0 Try again later")
+
+    health.run()
+
+    assert OutboxMessage.objects.get().status == "deferred"
+    retry = Schedule.objects.get(name=tasks.RETRY_SCHEDULE)
+    assert retry.next_run == OutboxMessage.objects.get().next_attempt_at
+
+
 def test_health_check_schedule_is_created_once_on_migrate(settings):
     assert Schedule.objects.filter(name=tasks.HEALTH_SCHEDULE).count() == 1
     settings.ICARUS_SMTP_HEALTH_CHECK_INTERVAL = 15

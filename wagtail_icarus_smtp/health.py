@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models.signals import post_migrate
 from django.views.decorators.debug import sensitive_variables
 
-from . import alerts, conf, crypto, failures, outbox, status, transport
+from . import alerts, conf, crypto, failures, outbox, status, tasks, transport
 from .exceptions import IcarusSmtpError, PasswordUnreadable
 from .models import SmtpSettings
 
@@ -36,7 +36,7 @@ def run():
     _record(smtp_settings, live.version, failure)
     alerts.evaluate(live_failure=failure, live_ok=failure is None)
     if failure is None and smtp_settings.enabled:
-        outbox.drain()
+        tasks.deliver_outbox()  # what a delivery task does: also schedules the retries
     outbox.purge()
     return {
         "status": status.FAILED if failure else status.COMPLETE,
@@ -62,8 +62,6 @@ def _record(smtp_settings, version, failure):
 def ensure_schedule(**kwargs):
     """Create or update the django-q2 schedule of the health check (idempotent)."""
     from django_q.models import Schedule
-
-    from . import tasks
 
     with transaction.atomic():
         found = Schedule.objects.filter(name=tasks.HEALTH_SCHEDULE).order_by("pk")
