@@ -75,7 +75,7 @@ def _evaluate(result, live_failure, live_ok):
     )
     summary = outbox.summary(now)
     age = summary["oldest_age_seconds"]
-    waiting = summary["held"] + summary["deferred"]
+    waiting = summary["waiting"]
     announced += _update(
         MAIL_WAITING,
         age is not None and age >= window.total_seconds(),

@@ -543,6 +543,7 @@ def summary(now=None):
         "counts": by_status,
         "held": by_status[HELD],
         "deferred": by_status[DEFERRED],
+        "waiting": by_status[HELD] + by_status[DEFERRED],
         "failed": by_status[FAILED],
         "oldest_waiting": oldest.isoformat() if oldest else None,
         "oldest_age_seconds": round((now - oldest).total_seconds()) if oldest else None,

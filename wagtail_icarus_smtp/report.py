@@ -98,7 +98,7 @@ def _alerts():
 
 def _waiting_label(summary):
     """How much accepted mail is still waiting to go out, in words; empty when none."""
-    count = summary["held"] + summary["deferred"]
+    count = summary["waiting"]
     if not count:
         return ""
     since = when(datetime.fromisoformat(summary["oldest_waiting"]))
@@ -144,7 +144,7 @@ def build(smtp_settings, *, events=RECENT_EVENTS):
         "live_note": "",
         "outbox": outbox_summary,
         "alerts": _alerts(),
-        "waiting_count": outbox_summary["held"] + outbox_summary["deferred"],
+        "waiting_count": outbox_summary["waiting"],
         "waiting_label": _waiting_label(outbox_summary),
         "events": [_event_row(row) for row in recent],
     }

@@ -21,7 +21,7 @@ from wagtail.admin.filters import WagtailFilterSet
 from wagtail.admin.ui.tables import Column, UserColumn
 from wagtail.admin.views.generic import IndexView
 
-from . import audit, headers, ratelimit, report, testmail
+from . import alerts, audit, headers, ratelimit, report, testmail
 from . import status as states
 from .models import SmtpSettings, SmtpStatusEvent
 
@@ -56,7 +56,7 @@ def banner_view(request):
     if not user_can_change(request.user):
         raise PermissionDenied
     smtp_settings = SmtpSettings.load(request_or_site=request)
-    texts = [alert["text"] for alert in report.build(smtp_settings, events=0)["alerts"]]
+    texts = [alert["text"] for alert in alerts.for_admin()]
     if not smtp_settings.enabled:
         texts.insert(
             0,
