@@ -87,6 +87,29 @@ def editor(django_user_model):
 
 
 @pytest.fixture
+def smtp_editor(django_user_model):
+    """A non-superuser editor who holds only "access admin" and "change SMTP settings"
+    (the user the security tests are about; a superuser fixture proves nothing there).
+    Password: ``pw``."""
+    from django.contrib.auth.models import Group, Permission
+
+    user = django_user_model.objects.create_user("smtp-editor", "smtp-editor@example.com", "pw")
+    group = Group.objects.create(name="SMTP editors")
+    group.permissions.add(
+        Permission.objects.get(codename="access_admin"),
+        Permission.objects.get(codename="change_smtpsettings"),
+    )
+    user.groups.add(group)
+    return user
+
+
+@pytest.fixture
+def owner(django_user_model):
+    """A superuser (site owner) with an e-mail address: the one a takeover is after."""
+    return django_user_model.objects.create_superuser("owner", "owner@dropzone.example", "pw")
+
+
+@pytest.fixture
 def admin_only_user(django_user_model):
     """May use the Wagtail admin, but not change the SMTP settings."""
     from django.contrib.auth.models import Group, Permission
