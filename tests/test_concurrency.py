@@ -5,14 +5,15 @@ import threading
 import pytest
 from django.db import connection
 
-from tests.utils import submit
+from tests.utils import site_editor, submit
 from wagtail_icarus_smtp import live
 from wagtail_icarus_smtp.models import SmtpSettings
 
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_saves_get_distinct_versions_and_only_the_newest_goes_live(server):
-    SmtpSettings.load()  # the row exists before the editors race
+    SmtpSettings.load()  # the row and the editor exist before the editors race
+    site_editor()
     barrier = threading.Barrier(4)
     errors = []
 

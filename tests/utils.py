@@ -3,6 +3,9 @@
 import os
 from pathlib import Path
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.test import TestCase
 from wagtail.contrib.settings.views import get_setting_edit_handler
@@ -55,13 +58,34 @@ def form_data(**overrides):
     return {key: value for key, value in data.items() if value is not None}
 
 
-def submit(user=None, *, run_tasks=True, **overrides):
-    """Submit the settings form; run on-commit callbacks (the task, sync in tests).
+def site_editor():
+    """The editor who submits when a test names none: not a superuser, holds only the
+    setting's permissions, password ``pw`` (as every user fixture)."""
+    user, created = get_user_model().objects.get_or_create(
+        username="site-editor", defaults={"password": make_password("pw")}
+    )
+    if created:
+        group, _ = Group.objects.get_or_create(name="Site editors")
+        group.permissions.add(
+            Permission.objects.get(codename="access_admin"),
+            Permission.objects.get(codename="change_smtpsettings"),
+        )
+        user.groups.add(group)
+    return user
 
-    With ``run_tasks=False`` the queued connection test is dropped, as if no worker ran.
+
+def submit(user=None, *, run_tasks=True, **overrides):
+    """Submit the settings form as ``user`` (default: ``site_editor()``); run on-commit
+    callbacks (the task, sync in tests).
+
+    The editor confirms a changed server, port or e-mail with their admin password
+    (``pw`` unless ``confirm_password`` says otherwise). With ``run_tasks=False`` the
+    queued connection test is dropped, as if no worker ran.
 
     Returns the bound form (check ``form.errors``) — the settings are saved when valid.
     """
+    user = user or site_editor()
+    overrides.setdefault("confirm_password", "pw")
     smtp_settings = SmtpSettings.load()
     form = form_class()(data=form_data(**overrides), instance=smtp_settings, for_user=user)
     with TestCase.captureOnCommitCallbacks(execute=run_tasks):

@@ -1,6 +1,8 @@
 """Audit trail in Wagtail's own log (Reports → Site history): who did what, when.
 
-Entries name the fields that changed, never their values.
+Entries name the fields that changed, never their values — except where mail goes:
+server, port and login are recorded old → new (they are no secret, and they are what
+an owner needs to see after a takeover attempt).
 """
 
 from django.utils.translation import gettext_lazy as _
@@ -19,6 +21,7 @@ ACTIONS = {
     "test_email_failed": _("SMTP test e-mail failed"),
     "key_rotated": _("SMTP password re-encrypted with the current key"),
     "scrubbed": _("Stored SMTP credentials removed"),
+    "target_change_notified": _("Site owners notified of the changed mail server"),
     "outbox_released": _("Held e-mail released for sending"),
     "outbox_resent": _("E-mail queued to be sent again"),
     "outbox_discarded": _("Waiting e-mail discarded"),
@@ -41,6 +44,22 @@ def log(smtp_settings, action, *, user=None, **data):
     if user is not None and not user.is_authenticated:
         user = None
     return wagtail_log(instance=smtp_settings, action=PREFIX + action, user=user, data=data)
+
+
+#: The connection target: recorded old → new when it changes.
+TARGET = ("host", "port", "email")
+
+
+def target_change(previous, smtp_settings):
+    """``{"old": {...}, "new": {...}}`` for a changed target (``previous`` is
+    ``(host, port, email)``), else ``{}``. Never a password."""
+    if previous is None:
+        return {}
+    old = dict(zip(TARGET, previous, strict=True))
+    new = {name: getattr(smtp_settings, name) or None for name in TARGET}
+    if old == new:
+        return {}
+    return {"old": old, "new": new}
 
 
 def field_names(names):

@@ -15,7 +15,9 @@ def needs_test(smtp_settings, previous_connection):
     return smtp_settings.status in (status.STARTED, status.FAILED) or smtp_settings.is_stale
 
 
-def save(smtp_settings, *, previous_connection, previous_enabled=None, user=None):
+def save(
+    smtp_settings, *, previous_connection, previous_target=None, previous_enabled=None, user=None
+):
     """Save ``smtp_settings`` (the draft); record the new status; enqueue a test.
 
     Changing only the display name or the switch needs no new test and keeps the
@@ -38,7 +40,7 @@ def save(smtp_settings, *, previous_connection, previous_enabled=None, user=None
             last = smtp_settings.events.first()
             if changed or last is None or last.status != smtp_settings.status:
                 smtp_settings.record(smtp_settings.status, user=user)
-        _audit(smtp_settings, changed, previous_enabled, user)
+        _audit(smtp_settings, changed, previous_target, previous_enabled, user)
         if smtp_settings.enabled and previous_enabled is False:
             transaction.on_commit(outbox.resume)  # held mail goes out now
     return smtp_settings
@@ -55,10 +57,14 @@ def changed_fields(smtp_settings, previous_connection):
     ]
 
 
-def _audit(smtp_settings, changed, previous_enabled, user):
+def _audit(smtp_settings, changed, previous_target, previous_enabled, user):
     if changed:
         audit.log(
-            smtp_settings, "credentials_changed", user=user, fields=audit.field_names(changed)
+            smtp_settings,
+            "credentials_changed",
+            user=user,
+            fields=audit.field_names(changed),
+            **audit.target_change(previous_target, smtp_settings),
         )
     if previous_enabled is not None and previous_enabled != smtp_settings.enabled:
         action = "sending_enabled" if smtp_settings.enabled else "sending_disabled"

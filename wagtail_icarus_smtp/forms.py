@@ -2,6 +2,11 @@
 
 Empty fields are allowed (a partial save is the state "Setup started"); malformed
 values are form errors and nothing is saved. The password is write-only.
+
+Whoever decides where site mail goes reads every password-reset mail, so changing the
+connection target (server, port or e-mail/login) is an owner-level action: the stored
+password never follows a changed target (it must be typed again), and the editor
+confirms the change with their own admin password in the same form.
 """
 
 import re
@@ -19,6 +24,8 @@ HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 #: The fields a complete configuration needs (``SmtpSettings.missing_fields()``).
 REQUIRED_FIELDS = ("email", "password", "host", "port")
+#: Where mail goes: changing one of these is an owner-level action.
+TARGET_FIELDS = ("host", "port", "email")
 
 
 class SmtpSettingsForm(WagtailAdminModelForm):
@@ -30,6 +37,19 @@ class SmtpSettingsForm(WagtailAdminModelForm):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text=_("Password for SMTP login. With two-factor authentication, an app password."),
     )
+    confirm_password = forms.CharField(
+        label=_("Your admin password"),
+        required=False,
+        strip=False,
+        max_length=4096,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "current-password"}),
+        help_text=_(
+            "Only needed when you change the server, the port or the e-mail address: "
+            "whoever controls the mail server can read every e-mail the site sends, "
+            "including password-reset links. Confirm such a change with the password "
+            "you use to log in here."
+        ),
+    )
     provider = forms.ChoiceField(
         label=_("Provider"),
         required=False,
@@ -40,6 +60,7 @@ class SmtpSettingsForm(WagtailAdminModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.previous_connection = self.instance.connection_data()
+        self.previous_target = self.target(self.instance.__dict__)
         self.previous_enabled = self.instance.enabled
         if self.instance._password_encrypted:
             self.fields["password"].widget.attrs["placeholder"] = gettext(
@@ -130,7 +151,52 @@ class SmtpSettingsForm(WagtailAdminModelForm):
             cleaned_data["host"] = preset.host
             if not cleaned_data.get("port") and "port" not in self.errors:
                 cleaned_data["port"] = preset.port
+        if self.target_changed():
+            self._check_target_change()
         return cleaned_data
+
+    @staticmethod
+    def target(values):
+        """``(host, port, email)`` of a model instance's values or cleaned data."""
+        return tuple(values.get(name) or None for name in TARGET_FIELDS)
+
+    def target_changed(self):
+        """The submitted server, port or e-mail differs from the stored one.
+
+        Only decided on valid values: a field with an error changes nothing anyway.
+        """
+        if any(name in self.errors for name in TARGET_FIELDS):
+            return False
+        return self.target(self.cleaned_data) != self.previous_target
+
+    @sensitive_variables("password", "confirmation")
+    def _check_target_change(self):
+        """A changed target needs the editor's own admin password, and the mailbox
+        password typed again: the stored one never follows a new server. (A target
+        left incomplete reaches no server; the password is asked for once it is.)"""
+        password = self.cleaned_data.get("password")
+        complete = all(self.target(self.cleaned_data))
+        if complete and self.instance._password_encrypted and not password:
+            self.add_error(
+                "password",
+                forms.ValidationError(
+                    _("The server was changed: please enter the password again."),
+                    code="password_required_for_new_target",
+                ),
+            )
+        confirmation = self.cleaned_data.get("confirm_password")
+        user = self.for_user
+        if not confirmation:
+            message = _(
+                "You are changing where the site's e-mails go. Confirm with your admin password."
+            )
+            code = "confirmation_required"
+        elif user is None or not user.is_authenticated or not user.check_password(confirmation):
+            message = _("This is not your admin password. Nothing was saved.")
+            code = "confirmation_wrong"
+        else:
+            return
+        self.add_error("confirm_password", forms.ValidationError(message, code=code))
 
     @sensitive_variables("password")
     def _post_clean(self):
@@ -154,6 +220,7 @@ class SmtpSettingsForm(WagtailAdminModelForm):
             drafts.save(
                 instance,
                 previous_connection=self.previous_connection,
+                previous_target=self.previous_target,
                 previous_enabled=self.previous_enabled,
                 user=self.for_user,
             )

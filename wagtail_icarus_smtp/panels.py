@@ -175,6 +175,7 @@ def settings_panels():
                 RequiredFieldPanel("password"),
                 RequiredFieldPanel("host"),
                 RequiredFieldPanel("port"),
+                FieldPanel("confirm_password"),
             ],
             heading=_("Access data"),
         ),

@@ -74,10 +74,19 @@ def page(chromium):
 
 @pytest.fixture
 def german_editor(django_user_model):
-    """A superuser whose admin language is German, with an e-mail address of their own."""
-    user = django_user_model.objects.create_superuser(
+    """An editor whose admin language is German, with an e-mail address of their own:
+    not a superuser, she holds only "access admin" and the SMTP setting's permission."""
+    from django.contrib.auth.models import Group, Permission
+
+    user = django_user_model.objects.create_user(
         "redakteurin", "redaktion@dropzone.example", PASSWORD, first_name="Rita"
     )
+    group = Group.objects.create(name="Redaktion")
+    group.permissions.add(
+        Permission.objects.get(codename="access_admin"),
+        Permission.objects.get(codename="change_smtpsettings"),
+    )
+    user.groups.add(group)
     return german(user)
 
 

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django_q.conf import Conf
 from playwright.sync_api import expect
 
+from tests.browser.conftest import PASSWORD as EDITOR_PASSWORD
 from tests.browser.conftest import login, screenshot
 from tests.conftest import MAILBOX, PASSWORD
 from tests.utils import committed, configure, submit
@@ -52,7 +53,12 @@ def test_editor_sets_up_sends_a_test_mail_and_pauses_sending(
     screenshot(page, "01-nicht-eingerichtet")
 
     # A partial save is allowed; the fields still missing stay red after the reload.
+    # Where mail goes is an owner's decision: a changed address asks for her own
+    # admin password (the field shows up only then).
+    expect(field(page, "confirm_password")).to_be_hidden()
     field(page, "email").fill(MAILBOX)
+    expect(field(page, "confirm_password")).to_be_visible()
+    field(page, "confirm_password").fill(EDITOR_PASSWORD)
     save(page)
     expect(status_bar(page)).to_contain_text("Einrichtung begonnen")
     for name in ("password", "host"):
@@ -78,6 +84,7 @@ def test_editor_sets_up_sends_a_test_mail_and_pauses_sending(
     field(page, "port").fill(str(server.port))
     field(page, "password").fill(PASSWORD)
     field(page, "from_name").fill("Dropzone Musterstadt")
+    field(page, "confirm_password").fill(EDITOR_PASSWORD)
     page.locator("label.switch").click()
     save(page)
 
@@ -127,17 +134,20 @@ def test_editor_sets_up_sends_a_test_mail_and_pauses_sending(
     page.goto(f"{live_server.url}/admin/")
     banner = page.locator("[data-icarus-smtp-banner]")
     expect(banner).to_contain_text("SMTP-Mailversand ist ausgeschaltet")
-    expect(page.locator("#icarus-smtp-status-section")).to_contain_text(
-        "Einrichtung abgeschlossen"
-    )
+    expect(page.locator("#icarus-smtp-status-section")).to_contain_text("Einrichtung abgeschlossen")
     screenshot(page, "07-dashboard-banner")
     assert SmtpSettings.load().enabled is False
 
 
 def test_failed_test_keeps_the_last_working_settings(page, live_server, german_editor, server):
-    configure(server, user=german_editor)
+    configure(server, user=german_editor, confirm_password=EDITOR_PASSWORD)
     time.sleep(0.01)
-    submit(user=german_editor, port=str(server.port), password="falsches-passwort")
+    submit(
+        user=german_editor,
+        confirm_password=EDITOR_PASSWORD,
+        port=str(server.port),
+        password="falsches-passwort",
+    )
     login(page, live_server, german_editor)
     open_settings(page, live_server)
 
@@ -158,7 +168,7 @@ def test_the_status_bar_asks_nothing_while_the_tab_is_hidden(
     page, live_server, german_editor, server, monkeypatch
 ):
     monkeypatch.setattr(Conf, "SYNC", False)  # queued, no worker: the test stays running
-    submit(user=german_editor, port=str(server.port))
+    submit(user=german_editor, confirm_password=EDITOR_PASSWORD, port=str(server.port))
     login(page, live_server, german_editor)
     open_settings(page, live_server)
     expect(status_bar(page)).to_contain_text("Einrichtung läuft")
@@ -196,7 +206,9 @@ VISIBILITY_JS = """(hidden) => {
 def test_mail_held_while_off_is_listed_and_goes_out_when_switched_on(
     page, live_server, german_editor, server
 ):
-    configure(server, user=german_editor, enabled=None)  # works, but sending is off
+    configure(
+        server, user=german_editor, confirm_password=EDITOR_PASSWORD, enabled=None
+    )  # works, but sending is off
     with committed():
         bookings = [
             EmailMessage(f"Buchung {i}", "Danke!", None, [f"kunde{i}@example.org"]) for i in (1, 2)

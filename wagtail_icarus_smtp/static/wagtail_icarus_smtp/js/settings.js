@@ -102,6 +102,26 @@
 
   // -- test e-mail -----------------------------------------------------------------------------
 
+  // -- confirming a changed target ------------------------------------------------------
+  // The admin password is only asked for once server, port or e-mail differ from what is
+  // stored (the server decides; this only keeps the field out of the way until then).
+
+  function setupConfirmation() {
+    const input = byName("confirm_password");
+    if (!input) return;
+    const box = input.closest(".w-panel__wrapper");
+    const targets = ["host", "port", "email"].map(byName).filter(Boolean);
+    const hasError = Boolean(box.querySelector("[data-field-errors] .error-message"));
+    const update = () => {
+      box.hidden = !hasError && targets.every((field) => field.value === field.defaultValue);
+    };
+    for (const field of targets) {
+      field.addEventListener("input", update);
+      field.addEventListener("change", update);
+    }
+    update();
+  }
+
   function setupTestMail() {
     const box = document.querySelector("[data-icarus-testmail]");
     if (!box) return;
@@ -168,6 +188,7 @@
     setupProviders();
     setupSwitch();
     setupRequiredFrames();
+    setupConfirmation();
     setupTestMail();
   });
 })();
