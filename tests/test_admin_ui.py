@@ -220,10 +220,10 @@ def send_testmail(client, to, **extra):
 
 
 def test_test_email_is_sent_through_the_live_configuration_with_a_masked_transcript(
-    server, editor, client
+    server, smtp_editor, client
 ):
     configure(server)
-    client.force_login(editor)
+    client.force_login(smtp_editor)
 
     response = send_testmail(client, "kunde@example.org", **XHR)
 
@@ -280,9 +280,9 @@ def test_test_email_defaults_to_the_editors_own_address(editor, client):
 
 @pytest.mark.parametrize("to", ["", "keine-adresse", "a@example.org, b@example.org",
                                 "a@example.org\r\nBcc: x@example.org"])
-def test_test_email_rejects_anything_but_one_address(server, editor, client, to):
+def test_test_email_rejects_anything_but_one_address(server, smtp_editor, client, to):
     configure(server)
-    client.force_login(editor)
+    client.force_login(smtp_editor)
 
     response = send_testmail(client, to, **XHR)
 
@@ -291,10 +291,10 @@ def test_test_email_rejects_anything_but_one_address(server, editor, client, to)
     assert server.messages == []
 
 
-def test_test_email_is_rate_limited(server, editor, client, settings):
+def test_test_email_is_rate_limited(server, smtp_editor, client, settings):
     settings.ICARUS_SMTP_RATE_LIMITS = {"test": (10, 30, 600), "testmail": (1, 20, 600)}
     configure(server)
-    client.force_login(editor)
+    client.force_login(smtp_editor)
 
     assert send_testmail(client, "kunde@example.org", **XHR).status_code == 200
     response = send_testmail(client, "kunde@example.org", **XHR)
@@ -304,12 +304,12 @@ def test_test_email_is_rate_limited(server, editor, client, settings):
     assert len(server.messages) == 1
 
 
-def test_test_email_is_post_only_and_csrf_protected(server, editor):
+def test_test_email_is_post_only_and_csrf_protected(server, smtp_editor):
     from django.test import Client
 
     configure(server)
     client = Client(enforce_csrf_checks=True)
-    client.force_login(editor)
+    client.force_login(smtp_editor)
 
     assert client.get(reverse("wagtail_icarus_smtp:testmail"), **XHR).status_code == 405
     assert send_testmail(client, "kunde@example.org", **XHR).status_code == 403

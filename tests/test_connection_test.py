@@ -14,15 +14,15 @@ from wagtail_icarus_smtp.models import SmtpSettings
 pytestmark = pytest.mark.django_db
 
 
-def test_starttls_and_auth_succeed_and_promote(server, editor):
-    smtp_settings = configure(server, user=editor)
+def test_starttls_and_auth_succeed_and_promote(server, smtp_editor):
+    smtp_settings = configure(server, user=smtp_editor)
 
     assert smtp_settings.status == "complete"
     assert smtp_settings.live_config.host == "localhost"
     assert smtp_settings.live_config.version == smtp_settings.version
     event = smtp_settings.current_event
     assert event.status == "complete"
-    assert event.triggered_by == editor
+    assert event.triggered_by == smtp_editor
     assert event.duration.total_seconds() > 0
     # The test logged in and checked the sender, but sent no message.
     assert server.auth_attempts == 1

@@ -122,10 +122,10 @@ def test_release_resend_and_discard_with_confirmation_and_audit(client, editor):
     assert entry.user == editor
 
 
-def test_release_delivers_when_sending_is_on(client, editor, server):
+def test_release_delivers_when_sending_is_on(client, smtp_editor, server):
     configure(server)
     row = add("Los")
-    client.force_login(editor)
+    client.force_login(smtp_editor)
 
     with committed():
         client.post(url("release", row.pk))

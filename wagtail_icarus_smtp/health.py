@@ -10,30 +10,29 @@ from django.db import transaction
 from django.db.models.signals import post_migrate
 from django.views.decorators.debug import sensitive_variables
 
-from . import alerts, conf, crypto, failures, outbox, status, tasks, transport
+from . import alerts, conf, failures, live, outbox, status, tasks, transport
 from .exceptions import IcarusSmtpError, PasswordUnreadable
 from .models import SmtpSettings
 
 
-@sensitive_variables("password", "mailbox")
+@sensitive_variables("sending")
 def run():
     smtp_settings = SmtpSettings.base_queryset().first()
-    live = smtp_settings.live_config if smtp_settings else None
-    if live is None:
+    live_row = smtp_settings.live_config if smtp_settings else None
+    if live_row is None:
         outbox.purge()
         return {"status": "not_configured"}
-    password = ""
+    sending = None
     try:
-        password = crypto.decrypt(live._password_encrypted)
-        mailbox = transport.Mailbox(live.host, live.port, live.email, password)
-        transport.probe(mailbox)
+        sending = live.sending_for(live_row)
+        transport.probe(sending.mailbox)
     except PasswordUnreadable:
         failure = failures.Failure(status.Category.PASSWORD_UNREADABLE)
     except (OSError, IcarusSmtpError, smtplib.SMTPException) as error:
-        failure = failures.classify(error, secrets=[password])
+        failure = failures.classify(error, secrets=[sending.mailbox.password])
     else:
         failure = None
-    _record(smtp_settings, live.version, failure)
+    _record(smtp_settings, live_row.version, failure)
     alerts.evaluate(live_failure=failure, live_ok=failure is None)
     if failure is None and smtp_settings.enabled:
         tasks.deliver_outbox()  # what a delivery task does: also schedules the retries

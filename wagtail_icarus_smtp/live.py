@@ -54,7 +54,6 @@ class Sending:
     settings_pk: int | None = None
 
 
-@sensitive_variables("mailbox")
 def load():
     """Read settings and live configuration in one query (none is created)."""
     smtp_settings = SmtpSettings.base_queryset().first()
@@ -68,8 +67,18 @@ def load():
     if not headers.is_safe_sender(smtp_settings.from_name, live.email):
         return Sending(None, reason=UNSAFE_SENDER, settings_pk=smtp_settings.pk)
     try:
-        password = crypto.decrypt(live._password_encrypted)
+        return sending_for(live, from_name=smtp_settings.from_name)
     except PasswordUnreadable:
         return Sending(None, reason=PASSWORD_UNREADABLE, settings_pk=smtp_settings.pk)
+
+
+@sensitive_variables("password")
+def sending_for(live, *, from_name=""):
+    """A ``Sending`` through the live configuration row ``live``, whether sending is
+    switched on or not (the health check, notices to the owners).
+
+    Raises ``PasswordUnreadable`` when the stored password cannot be decrypted.
+    """
+    password = crypto.decrypt(live._password_encrypted)
     mailbox = transport.Mailbox(live.host, live.port, live.email, password)
-    return Sending(mailbox, from_name=smtp_settings.from_name, settings_pk=smtp_settings.pk)
+    return Sending(mailbox, from_name=from_name, settings_pk=live.settings_id)

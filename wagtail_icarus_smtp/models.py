@@ -248,6 +248,12 @@ class OutboxMessage(models.Model):
     lease_token = models.CharField(max_length=32, blank=True, db_index=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    sent_via = models.CharField(
+        _("sent via"),
+        max_length=300,
+        blank=True,
+        help_text="Login, server and port of the configuration that delivered the message.",
+    )
     last_category = models.CharField(
         _("failure category"), max_length=30, blank=True, choices=states.Category.choices
     )

@@ -73,6 +73,25 @@ class Envelope:
     mime: bytes
 
 
+def envelope_of(message):
+    """The ``Envelope`` of a Django ``EmailMessage`` that the package writes itself
+    (notices to the owners): CRLF line ends, as Django's SMTP backend sends it."""
+    try:
+        mime = message.message(policy=SMTP_POLICY)
+        data = mime.as_bytes()
+    except TypeError:  # Django 5.2: message() takes no policy
+        mime = message.message()
+        data = mime.as_bytes(linesep="\r\n")
+    return Envelope(
+        message_id=str(mime["Message-ID"]),
+        subject=str(message.subject),
+        sender="",
+        has_reply_to=False,
+        recipients=list(message.recipients()),
+        mime=data,
+    )
+
+
 def accept(envelopes, *, held, claimed=False):
     """Store ``envelopes`` as rows (one query); ``held`` when sending is not possible.
 
@@ -101,6 +120,14 @@ def accept(envelopes, *, held, claimed=False):
         for envelope in envelopes
     ]
     return OutboxMessage.objects.bulk_create(rows)
+
+
+@sensitive_variables("sending")
+def send_now(envelopes, sending):
+    """Store ``envelopes`` and send them at once through ``sending`` (which need not be
+    the live configuration). What cannot be delivered stays in the outbox, deferred."""
+    rows = accept(envelopes, held=False, claimed=True)
+    return _send_claimed(rows, rows[0].lease_token, sending) if rows else Result()
 
 
 def resume():
@@ -248,12 +275,18 @@ class Result:
         return self.sent + self.deferred + self.failed
 
 
+def via(mailbox):
+    """How the delivery log names a configuration: ``login @ host:port``."""
+    return f"{mailbox.username} @ {mailbox.host}:{mailbox.port}"
+
+
 class _Batch:
     """Records the outcome of each claimed row as soon as it is known."""
 
-    def __init__(self, rows, token):
+    def __init__(self, rows, token, via=""):
         self.rows = rows
         self.token = token
+        self.via = via
         self.attempts = []
         self.result = Result()
 
@@ -271,6 +304,7 @@ class _Batch:
         }
         if outcome == SENT:
             fields["sent_at"] = now
+            fields["sent_via"] = self.via
         if outcome == DEFERRED:
             fields["next_attempt_at"] = now + timedelta(seconds=retry_delay(row.attempts + 1))
         _record(row.pk, self.token, fields)
@@ -425,7 +459,7 @@ def _send_claimed(rows, token, sending, timeout=None):
 
     ``timeout``: the deadline in seconds of each exchange (``ICARUS_SMTP_TIMEOUT`` when
     ``None``; a mailer's ``timeout`` option sets it for its own messages)."""
-    batch = _Batch(rows, token)
+    batch = _Batch(rows, token, via(sending.mailbox))
     if not rows:
         return batch.result
     try:

@@ -1,8 +1,12 @@
-"""The connection test: run the probe for one draft version and record its outcome."""
+"""The connection test: run the probe for one draft version and record its outcome.
+
+A draft that passes goes live; when it points mail somewhere else, the site owners are
+told first, through the configuration that is live until then (``notices``).
+"""
 
 from django.views.decorators.debug import sensitive_variables
 
-from . import audit, crypto, failures, live, status, transport
+from . import audit, crypto, failures, live, notices, status, transport
 from .exceptions import IcarusSmtpError
 from .models import SmtpSettings
 
@@ -37,7 +41,11 @@ def validate(settings_pk, version, *, user=None):
         return smtp_settings.record(
             status.FAILED, user=user, category=failure.category, reply=failure.reply
         )
+    previous = smtp_settings.live_config
+    notices.before_promotion(smtp_settings, previous, user)
     event = live.promote(settings_pk, version, duration=duration, user=user)
     if event is not None:
         audit.log(smtp_settings, "test_succeeded", user=user, version=version)
+        if previous is None:
+            notices.after_first_promotion(smtp_settings, user)
     return event

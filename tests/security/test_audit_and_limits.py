@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 from wagtail.models import ModelLogEntry
 
-from tests.conftest import PASSWORD
+from tests.conftest import MAILBOX, PASSWORD
 from tests.utils import configure, submit
 from wagtail_icarus_smtp import ratelimit
 from wagtail_icarus_smtp.models import SmtpSettings
@@ -28,10 +28,13 @@ def test_saving_and_testing_are_logged_with_user_and_fields(server, editor):
         "wagtail_icarus_smtp.credentials_changed",
         "wagtail_icarus_smtp.sending_enabled",
         "wagtail_icarus_smtp.test_succeeded",  # the task runs after the save commits
+        "wagtail_icarus_smtp.target_change_notified",  # the superusers, through the new server
     ]
     entry = ModelLogEntry.objects.get(action="wagtail_icarus_smtp.credentials_changed")
     assert entry.user == editor
     assert entry.data["fields"] == ["email", "password", "host", "port"]
+    assert entry.data["old"] == {"host": None, "port": 587, "email": None}
+    assert entry.data["new"] == {"host": "localhost", "port": server.port, "email": MAILBOX}
     assert entry.timestamp is not None
 
 
