@@ -2,16 +2,21 @@
 webhook, and the delivery log's export."""
 
 import io
+import os
+import subprocess
+import sys
+import time
 
 import pytest
 from django.core.mail import EmailMessage
 from django.core.management import call_command
+from django.db import connection
 from wagtail.models import ModelLogEntry
 
-from tests.utils import committed, configure
-from wagtail_icarus_smtp import tasks
+from tests.utils import ROOT, committed, configure
+from wagtail_icarus_smtp import ratelimit, tasks
 from wagtail_icarus_smtp.backends import EmailBackend
-from wagtail_icarus_smtp.models import OutboxMessage
+from wagtail_icarus_smtp.models import OutboxMessage, RateLimitCounter
 
 pytestmark = pytest.mark.django_db
 
@@ -69,3 +74,72 @@ def test_scrub_keep_outbox_only_removes_the_credentials(production_outbox):
     assert OutboxMessage.objects.filter(mime__isnull=False).count() == 5
     entry = ModelLogEntry.objects.get(action="wagtail_icarus_smtp.scrubbed")
     assert "discarded" not in entry.data
+
+
+# -- rate limits hold across processes ---------------------------------------------------
+
+#: Another web process: five test e-mails by the same user, each reported.
+OTHER_PROCESS = """
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from wagtail_icarus_smtp import ratelimit
+user = get_user_model().objects.get(username="smtp-editor")
+for _ in range(5):
+    try:
+        ratelimit.hit("testmail", user)
+        print("ok")
+    except ratelimit.RateLimited:
+        print("limited")
+"""
+
+
+def other_process():
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        PYTHONPATH=str(ROOT),
+        ICARUS_DB_NAME=connection.settings_dict["NAME"],
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", OTHER_PROCESS],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_limit_holds_across_two_processes(smtp_editor):
+    """Default for test e-mails: 5 per user. Three here, two more in another process,
+    then both processes refuse."""
+    for _ in range(3):
+        ratelimit.hit("testmail", smtp_editor)
+
+    assert other_process() == ["ok", "ok", "limited", "limited", "limited"]
+    with pytest.raises(ratelimit.RateLimited):
+        ratelimit.hit("testmail", smtp_editor)
+
+
+def test_an_action_the_site_does_not_list_gets_the_default_limit(smtp_editor, settings):
+    """A site that configured only "test" and "testmail" gets no KeyError for "outbox"."""
+    settings.ICARUS_SMTP_RATE_LIMITS = {"test": (10, 30, 600), "testmail": (5, 20, 600)}
+    for _ in range(20):
+        ratelimit.hit("outbox", smtp_editor)
+
+    with pytest.raises(ratelimit.RateLimited):
+        ratelimit.hit("outbox", smtp_editor)
+
+
+def test_counters_of_past_windows_are_deleted(smtp_editor, settings):
+    settings.ICARUS_SMTP_RATE_LIMITS = {"testmail": (5, 20, 1)}
+    ratelimit.hit("testmail", smtp_editor)
+    time.sleep(1.1)
+
+    ratelimit.hit("testmail", smtp_editor)
+
+    assert RateLimitCounter.objects.count() == 2  # this window's: user and site
