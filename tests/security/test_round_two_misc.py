@@ -2,19 +2,25 @@
 webhook, and the delivery log's export."""
 
 import io
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.mail import EmailMessage
 from django.core.management import call_command
 from django.db import connection
+from django.utils.module_loading import import_string
+from django_q.conf import Conf
+from django_q.models import OrmQ
 from wagtail.models import ModelLogEntry
 
 from tests.utils import ROOT, committed, configure
-from wagtail_icarus_smtp import ratelimit, tasks
+from wagtail_icarus_smtp import alerts, ratelimit, tasks
 from wagtail_icarus_smtp.backends import EmailBackend
 from wagtail_icarus_smtp.models import OutboxMessage, RateLimitCounter
 
@@ -143,3 +149,124 @@ def test_counters_of_past_windows_are_deleted(smtp_editor, settings):
     ratelimit.hit("testmail", smtp_editor)
 
     assert RateLimitCounter.objects.count() == 2  # this window's: user and site
+
+
+# -- the alert webhook -------------------------------------------------------------------
+
+HOSTILE = "535 5.7.8 <!channel> <http://evil|click> @here @Everyone & more"
+
+
+class Hook(ThreadingHTTPServer):
+    """A webhook on 127.0.0.1 that records what is posted (``received``); with
+    ``drip = True`` it answers one byte per second; with a TLS context it is HTTPS."""
+
+    daemon_threads = True
+
+    def __init__(self, tls_context=None):
+        super().__init__(("127.0.0.1", 0), _HookHandler)
+        self.received = []
+        self.drip = False
+        if tls_context is not None:
+            self.socket = tls_context.wrap_socket(self.socket, server_side=True)
+        scheme = "https" if tls_context else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.server_port}/hook"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()
+
+
+class _HookHandler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        length = int(self.headers["Content-Length"])
+        self.server.received.append(json.loads(self.rfile.read(length)))
+        reply = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+        try:
+            for chunk in [bytes([byte]) for byte in reply] if self.server.drip else [reply]:
+                self.wfile.write(chunk)
+                time.sleep(1 if self.server.drip else 0)
+        except OSError:
+            pass  # the client gave up
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def hook(settings):
+    server = Hook()
+    settings.ICARUS_SMTP_ALERT_WEBHOOK_URL = server.url
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def tls_hook(settings, ca):
+    server = Hook(tls_context=ca.server_context())
+    settings.ICARUS_SMTP_ALERT_WEBHOOK_URL = server.url
+    yield server
+    server.stop()
+
+
+def test_a_hostile_server_reply_arrives_escaped_in_the_chat(server, hook):
+    configure(server)
+    server.auth_reply = HOSTILE  # the provider's server now answers this to our login
+
+    send("Buchung")  # the live configuration stops working: an alert with the reply
+
+    [alert] = [a for a in hook.received if a["kind"] == alerts.LIVE_NOT_WORKING]
+    text = alert["text"]
+    assert (
+        "&lt;!channel&gt; &lt;http://evil|click&gt; @\u200dhere @\u200dEveryone &amp; more" in text
+    )
+    for raw in ("<!channel>", "<http", "|click>", "@here", "@Everyone", "& more"):
+        assert raw not in text
+
+
+def test_a_dripping_webhook_is_given_up_within_the_deadline(hook, monkeypatch, caplog):
+    monkeypatch.setattr(alerts, "WEBHOOK_TIMEOUT", 2)
+    hook.drip = True
+    start = time.monotonic()
+
+    result = tasks.post_alert_webhook("mail_waiting", True, False, "m", None)
+
+    assert 1.5 < time.monotonic() - start < 3
+    assert result == {"posted": False}
+    assert hook.received[0]["text"] == "m"  # it was posted; the reply never completed
+    assert "Alert webhook failed" in caplog.text
+
+
+def test_a_public_request_only_queues_the_webhook(
+    server, hook, owner, client, monkeypatch, settings
+):
+    """A password reset (anonymous) whose mail fails: the request raises the alert but
+    the POST is a task for the worker, with plain values and without the URL."""
+    settings.EMAIL_BACKEND = "wagtail_icarus_smtp.backends.EmailBackend"  # the runner swaps it
+    configure(server)
+    server.stop()
+    monkeypatch.setattr(Conf, "SYNC", False)  # enqueue into the ORM broker, do not run inline
+
+    with committed():
+        response = client.post("/admin/password_reset/", {"email": owner.email})
+
+    assert response.status_code == 302
+    assert hook.received == []
+    [queued] = [q.task for q in OrmQ.objects.all() if q.task["func"] == tasks.ALERT_WEBHOOK]
+    assert queued["args"][0] == alerts.LIVE_NOT_WORKING
+    assert json.loads(json.dumps(queued["args"])) == list(queued["args"])
+    assert "127.0.0.1:" not in json.dumps(queued["args"])  # the URL is read by the worker
+
+    import_string(queued["func"])(*queued["args"], **queued["kwargs"])  # as the worker does
+
+    assert [a["kind"] for a in hook.received] == [alerts.LIVE_NOT_WORKING]
+
+
+def test_the_webhook_over_https_verifies_the_certificate(tls_hook, ca, settings, caplog):
+    untrusted = tasks.post_alert_webhook("mail_waiting", True, False, "untrusted", None)
+    settings.ICARUS_SMTP_CA_FILE = ca.ca_file  # trusted besides the system store
+    trusted = tasks.post_alert_webhook("mail_waiting", True, False, "trusted", None)
+
+    assert (untrusted, trusted) == ({"posted": False}, {"posted": True})
+    assert [a["text"] for a in tls_hook.received] == ["trusted"]
+    assert "Alert webhook failed: URLError" in caplog.text
