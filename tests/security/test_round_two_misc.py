@@ -1,6 +1,7 @@
 """Security round two (issue 8): scrub, rate limits across processes, the alert
 webhook, and the delivery log's export."""
 
+import csv
 import io
 import json
 import os
@@ -14,6 +15,7 @@ import pytest
 from django.core.mail import EmailMessage
 from django.core.management import call_command
 from django.db import connection
+from django.urls import reverse
 from django.utils.module_loading import import_string
 from django_q.conf import Conf
 from django_q.models import OrmQ
@@ -270,3 +272,50 @@ def test_the_webhook_over_https_verifies_the_certificate(tls_hook, ca, settings,
     assert (untrusted, trusted) == ({"posted": False}, {"posted": True})
     assert [a["text"] for a in tls_hook.received] == ["trusted"]
     assert "Alert webhook failed: URLError" in caplog.text
+
+
+# -- the delivery log's export -----------------------------------------------------------
+
+HYPERLINK = '=HYPERLINK("http://evil","x")'
+
+
+@pytest.fixture
+def hostile_row():
+    return OutboxMessage.objects.create(
+        status="failed",
+        message_id="<m1@test>",
+        subject=HYPERLINK,
+        recipients=["+1@example.com"],
+        recipient_list="+1@example.com",
+        last_reply="@SUM(1)+cmd|' /C calc'!A0",
+    )
+
+
+def export(client, user, export_format):
+    client.force_login(user)
+    response = client.get(reverse("wagtail_icarus_smtp_outbox:index"), {"export": export_format})
+    assert response.status_code == 200
+    return response
+
+
+def test_the_csv_export_neutralises_formulas(hostile_row, client, smtp_editor):
+    response = export(client, smtp_editor, "csv")
+
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    [row] = rows
+    assert row["Subject"] == "'" + HYPERLINK
+    assert row["Server reply"] == "'@SUM(1)+cmd|' /C calc'!A0"
+    assert row["Recipients"] == "'+1@example.com"
+    assert row["Message-ID"] == "<m1@test>"  # harmless cells stay as they are
+
+
+def test_the_xlsx_export_neutralises_formulas(hostile_row, client, smtp_editor):
+    from openpyxl import load_workbook
+
+    response = export(client, smtp_editor, "xlsx")
+
+    sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
+    headings, row = ([cell.value for cell in line] for line in sheet.iter_rows())
+    cells = dict(zip(headings, row, strict=True))
+    assert cells["Subject"] == "'" + HYPERLINK
+    assert cells["Server reply"].startswith("'@SUM(1)")
