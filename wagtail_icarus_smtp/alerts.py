@@ -1,22 +1,23 @@
 """Alerts: the live configuration stopped working, deliveries fail repeatedly, or mail
 waits too long. One announcement per change of state plus a reminder interval, sent as
 the ``signals.alert`` signal and, when ``ICARUS_SMTP_ALERT_WEBHOOK_URL`` is set, as JSON
-to an incoming webhook (Slack, Mattermost and Teams read the ``text`` key).
+to an incoming webhook (Slack, Mattermost and Teams read the ``text`` key). The webhook
+is posted by the django-q2 worker (a task), never inside a request.
 """
 
-import json
+import http.client
 import logging
-import urllib.error
-import urllib.request
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from django_q.tasks import async_task
 
-from . import conf, outbox, signals
+from . import conf, outbox, signals, tasks, webhook
 from .models import AlertState, DeliveryAttempt
 
 logger = logging.getLogger("wagtail_icarus_smtp")
@@ -24,6 +25,7 @@ logger = logging.getLogger("wagtail_icarus_smtp")
 LIVE_NOT_WORKING = "live_not_working"
 DELIVERIES_FAILING = "deliveries_failing"
 MAIL_WAITING = "mail_waiting"
+#: Seconds the whole POST to the webhook may take (dial, TLS, request, reply).
 WEBHOOK_TIMEOUT = 5
 
 #: What editors read in the admin (banner, dashboard, status bar) for each alert.
@@ -117,6 +119,9 @@ def _update(kind, active, message, now):
 
 
 def notify(kind, *, active, reminder, message, since):
+    """Send the signal now; queue the webhook for the worker once the state is committed.
+
+    The task's arguments are plain values (the webhook URL, a secret, is read there)."""
     signals.alert.send(
         sender=AlertState,
         kind=kind,
@@ -125,13 +130,18 @@ def notify(kind, *, active, reminder, message, since):
         message=message,
         since=since,
     )
+    if conf.get("ALERT_WEBHOOK_URL"):
+        args = (kind, active, reminder, message, since.isoformat() if since else None)
+        transaction.on_commit(lambda: async_task(tasks.ALERT_WEBHOOK, *args, group=tasks.GROUP))
+
+
+def post_webhook(kind, *, active, reminder, message, since_iso):
+    """POST the alert as JSON within ``WEBHOOK_TIMEOUT`` seconds in total (called by the
+    worker). The text is escaped for chats. A webhook that fails is logged, never raised;
+    returns whether it accepted the alert."""
     url = conf.get("ALERT_WEBHOOK_URL")
-    if url:
-        post_webhook(url, kind=kind, active=active, reminder=reminder, message=message, since=since)
-
-
-def post_webhook(url, *, kind, active, reminder, message, since):
-    """POST the alert as JSON; a webhook that fails is logged, never raised."""
+    if not url:
+        return False
     with translation.override(settings.LANGUAGE_CODE):
         if reminder:
             text = gettext("Reminder: %(message)s") % {"message": message}
@@ -140,23 +150,18 @@ def post_webhook(url, *, kind, active, reminder, message, since):
         else:
             text = message
     payload = {
-        "text": text,
+        "text": webhook.chat_escape(text),
         "kind": kind,
         "active": active,
         "reminder": reminder,
-        "since": since.isoformat() if since else None,
+        "since": since_iso,
     }
-    request = urllib.request.Request(  # noqa: S310 (URL from Django settings, not users)
-        url,
-        data=json.dumps(payload).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
     try:
-        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT):  # noqa: S310
-            pass
-    except (OSError, urllib.error.URLError) as error:
+        webhook.post_json(url, payload, WEBHOOK_TIMEOUT)
+    except (OSError, ValueError, http.client.HTTPException) as error:
         logger.warning("Alert webhook failed: %s", type(error).__name__)
+        return False
+    return True
 
 
 def for_admin():

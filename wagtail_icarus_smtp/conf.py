@@ -25,8 +25,10 @@ DEFAULTS = {
     # Host names or networks (CIDR) the host guard lets through although they are not
     # public addresses, e.g. ["relay.internal", "10.0.0.0/8"]. Empty: only public ones.
     "ALLOWED_HOSTS": [],
-    # action -> (per user, whole site, window in seconds) for actions that connect out.
-    "RATE_LIMITS": {"test": (10, 30, 600), "testmail": (5, 20, 600)},
+    # action -> (per user, whole site, window in seconds) for actions that connect out or
+    # send (an action left out of a site's own setting keeps the default below).
+    # Counted in the database, so the limits hold across processes.
+    "RATE_LIMITS": {"test": (10, 30, 600), "testmail": (5, 20, 600), "outbox": (20, 60, 600)},
     # -- outbox (every accepted message is a row until it is delivered) --
     # Messages one worker claims and sends over one connection.
     "OUTBOX_BATCH_SIZE": 100,

@@ -26,6 +26,8 @@ from .models import OutboxMessage, SmtpSettings
 
 NAMESPACE = "wagtail_icarus_smtp_outbox"
 permission_policy = ModelPermissionPolicy(SmtpSettings)
+#: A spreadsheet reads a cell starting with one of these as a formula (OWASP CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _allowed(user):
@@ -114,6 +116,14 @@ class DeliveryLogView(PermissionRequired, ReportView):
 
     def get_filename(self):
         return "delivery-log"
+
+    def preprocess_field_value(self, field, value, export_format):
+        """Subjects, recipients and server replies are outside data: a cell that a
+        spreadsheet would run as a formula gets a leading ``'`` (CSV and XLSX)."""
+        value = super().preprocess_field_value(field, value, export_format)
+        if isinstance(value, str) and value.startswith(FORMULA_START):
+            return "'" + value
+        return value
 
 
 #: action -> (statuses it applies to, outbox function, audit action, success text)

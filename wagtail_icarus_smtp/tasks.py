@@ -1,5 +1,6 @@
-"""django-q2 entry points. Arguments are ids and versions only — never a secret,
-because django-q2 stores task arguments and results in the database."""
+"""django-q2 entry points. Arguments are ids, versions and plain values (an alert's
+text) — never a secret, because django-q2 stores task arguments and results in the
+database."""
 
 from django.db import transaction
 from django_q.models import Schedule
@@ -10,6 +11,7 @@ from . import audit, status, validation
 GROUP = "wagtail_icarus_smtp"
 DELIVER = "wagtail_icarus_smtp.tasks.deliver_outbox"
 HEALTH_CHECK = "wagtail_icarus_smtp.tasks.health_check"
+ALERT_WEBHOOK = "wagtail_icarus_smtp.tasks.post_alert_webhook"
 #: Names of our django-q2 schedules.
 RETRY_SCHEDULE = "wagtail_icarus_smtp: retry deferred mail"
 HEALTH_SCHEDULE = "wagtail_icarus_smtp: health check"
@@ -70,3 +72,14 @@ def health_check():
     from . import health
 
     return health.run()
+
+
+def post_alert_webhook(kind, active, reminder, message, since_iso):
+    """POST one alert to ``ICARUS_SMTP_ALERT_WEBHOOK_URL`` (the URL is read here, never
+    passed: it is a secret). Never raises, so django-q2 does not repeat it."""
+    from . import alerts
+
+    posted = alerts.post_webhook(
+        kind, active=active, reminder=reminder, message=message, since_iso=since_iso
+    )
+    return {"posted": posted}

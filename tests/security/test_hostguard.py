@@ -33,6 +33,23 @@ INTERNAL = [
     "64:ff9b::7f00:1",
     "64:ff9b::a9fe:a9fe",
     "2002:7f00:1::1",
+    # Round two: forms that passed where the stdlib's is_global let them (CVE-2024-4032).
+    "::127.0.0.1",  # IPv4-compatible
+    "::ffff:0:127.0.0.1",  # IPv4-translated (RFC 2765)
+    "192.0.0.192",  # IETF protocol assignments
+    "64:ff9b:1:7f00:0:100:5db8:d70e",  # local-use NAT64 (RFC 8215): 127.0.0.1 per RFC 6052
+    "64:ff9b:1::5db8:d70e",  # the whole local-use NAT64 block, whatever it carries
+    "64:ff9b::c000:c0",  # NAT64 of 192.0.0.192
+    "::ffff:192.0.0.192",
+    "2002:c000:c0::1",  # 6to4 of 192.0.0.192
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2",  # Teredo
+    "192.88.99.1",
+    "198.18.0.1",
+    "240.0.0.1",
+    "2001:db8::1",
+    "3fff::1",
+    "5f00::1",
+    "100::1",
 ]
 
 
@@ -103,9 +120,33 @@ def test_dns_rebinding_only_the_vetted_address_is_dialled(guarded, monkeypatch):
     assert dialled == ["93.184.215.14"]
 
 
-def test_public_addresses_pass():
-    assert hostguard.is_public("93.184.215.14")
-    assert hostguard.is_public("2606:2800:21f:cb07:6820:80da:af6b:8b2c")
+@pytest.mark.parametrize(
+    "address",
+    [
+        "93.184.215.14",
+        "2606:2800:21f:cb07:6820:80da:af6b:8b2c",
+        "::ffff:93.184.215.14",  # IPv4-mapped, judged by the IPv4 address
+        "64:ff9b::5db8:d70e",  # NAT64 (DNS64 answers this for IPv4-only servers)
+        "2002:5db8:d70e::1",  # 6to4
+    ],
+)
+def test_public_addresses_pass(address):
+    assert hostguard.is_public(address)
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [("::127.0.0.1", False), ("::ffff:0:127.0.0.1", False), ("3fff::1", False), ("8.8.8.8", True)],
+)
+def test_the_verdict_does_not_ask_the_standard_library(monkeypatch, address, public):
+    """``is_global``/``is_private`` vary by Python patch level: the tables decide alone."""
+    import ipaddress
+
+    for cls in (ipaddress.IPv4Address, ipaddress.IPv6Address):
+        for name in ("is_global", "is_private", "is_reserved", "is_loopback"):
+            monkeypatch.setattr(cls, name, property(lambda self: pytest.fail("stdlib asked")))
+
+    assert hostguard.is_public(address) is public
 
 
 @pytest.mark.parametrize(
