@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('wagtail_icarus_smtp', '0002_outbox'),
+        ('wagtail_icarus_smtp', '0003_ratelimit'),
     ]
 
     operations = [
