@@ -90,22 +90,26 @@ def test_labels_are_words_in_the_editors_language(client, editor):
     assert "<title>Versandprotokoll: Vier" in detail
 
 
-def test_release_resend_and_discard_with_confirmation_and_audit(client, editor):
+def test_release_resend_and_discard_with_confirmation_and_audit(client, editor, server):
+    configure(server, enabled=None)  # a working configuration, sending switched off
     held = add("Gehalten")
     failed = add("Fehlgeschlagen", status="failed")
     later = timezone.now() + timedelta(hours=1)
     waiting = add("Verwerfen", status="deferred", next_attempt_at=later)
     client.force_login(editor)
 
+    resend = client.get(url("resend", failed.pk)).content.decode()
+    server_name = f"system@dropzone.example @ localhost:{server.port}"
+    assert f"Yes, send it through {server_name}" in resend
     with committed():
         client.post(url("release", held.pk))
-        client.post(url("resend", failed.pk))
+        client.post(url("resend", failed.pk), {"server": server_name})
     confirm = client.get(url("discard", waiting.pk))
     assert "Yes, discard" in confirm.content.decode()
     assert OutboxMessage.objects.get(pk=waiting.pk).status == "deferred"  # GET changes nothing
     client.post(url("discard", waiting.pk))
 
-    # Sending is off (nothing configured): released mail is held again by the drain.
+    # Sending is off: released mail is held again by the drain.
     assert OutboxMessage.objects.get(pk=held.pk).status == "held"
     assert OutboxMessage.objects.get(pk=failed.pk).status == "held"
     discarded = OutboxMessage.objects.get(pk=waiting.pk)

@@ -28,7 +28,13 @@ DEFAULTS = {
     # action -> (per user, whole site, window in seconds) for actions that connect out or
     # send (an action left out of a site's own setting keeps the default below).
     # Counted in the database, so the limits hold across processes.
-    "RATE_LIMITS": {"test": (10, 30, 600), "testmail": (5, 20, 600), "outbox": (20, 60, 600)},
+    "RATE_LIMITS": {
+        "test": (10, 30, 600),
+        "testmail": (5, 20, 600),
+        "outbox": (20, 60, 600),
+        # Confirmations with the editor's admin password (a changed mail server).
+        "reauth": (10, 100, 600),
+    },
     # -- outbox (every accepted message is a row until it is delivered) --
     # Messages one worker claims and sends over one connection.
     "OUTBOX_BATCH_SIZE": 100,

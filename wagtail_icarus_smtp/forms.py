@@ -187,16 +187,30 @@ class SmtpSettingsForm(WagtailAdminModelForm):
         confirmation = self.cleaned_data.get("confirm_password")
         user = self.for_user
         if not confirmation:
-            message = _(
-                "You are changing where the site's e-mails go. Confirm with your admin password."
+            self.add_error(
+                "confirm_password",
+                forms.ValidationError(
+                    _(
+                        "You are changing where the site's e-mails go. "
+                        "Confirm with your admin password."
+                    ),
+                    code="confirmation_required",
+                ),
             )
-            code = "confirmation_required"
-        elif user is None or not user.is_authenticated or not user.check_password(confirmation):
-            message = _("This is not your admin password. Nothing was saved.")
-            code = "confirmation_wrong"
-        else:
             return
-        self.add_error("confirm_password", forms.ValidationError(message, code=code))
+        try:
+            ratelimit.hit("reauth", user)  # every try counts: no guessing through this form
+        except ratelimit.RateLimited as error:
+            self.add_error("confirm_password", str(error))
+            return
+        if user is None or not user.is_authenticated or not user.check_password(confirmation):
+            self.add_error(
+                "confirm_password",
+                forms.ValidationError(
+                    _("This is not your admin password. Nothing was saved."),
+                    code="confirmation_wrong",
+                ),
+            )
 
     @sensitive_variables("password")
     def _post_clean(self):

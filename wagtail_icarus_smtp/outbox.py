@@ -275,9 +275,9 @@ class Result:
         return self.sent + self.deferred + self.failed
 
 
-def via(mailbox):
+def via(login, host, port):
     """How the delivery log names a configuration: ``login @ host:port``."""
-    return f"{mailbox.username} @ {mailbox.host}:{mailbox.port}"
+    return f"{login} @ {host}:{port}"
 
 
 class _Batch:
@@ -459,7 +459,7 @@ def _send_claimed(rows, token, sending, timeout=None):
 
     ``timeout``: the deadline in seconds of each exchange (``ICARUS_SMTP_TIMEOUT`` when
     ``None``; a mailer's ``timeout`` option sets it for its own messages)."""
-    batch = _Batch(rows, token, via(sending.mailbox))
+    batch = _Batch(rows, token, via(sending.mailbox.username, sending.mailbox.host, sending.mailbox.port))
     if not rows:
         return batch.result
     try:

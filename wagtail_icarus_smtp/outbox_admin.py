@@ -21,8 +21,8 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.views.reports import ReportView
 from wagtail.permission_policies import ModelPermissionPolicy
 
-from . import audit, outbox
-from .models import OutboxMessage, SmtpSettings
+from . import audit, outbox, ratelimit
+from .models import OutboxMessage, SmtpLiveConfiguration, SmtpSettings
 
 NAMESPACE = "wagtail_icarus_smtp_outbox"
 permission_policy = ModelPermissionPolicy(SmtpSettings)
@@ -210,14 +210,28 @@ def _status_label(value):
 
 
 class MessageActionView(MessageView):
-    """POST performs the action; GET of "discard" asks for confirmation first."""
+    """POST performs the action; "discard" and "resend" ask for confirmation first (GET).
 
-    template_name = "wagtail_icarus_smtp/outbox/confirm_discard.html"
-    page_title = _("Discard message")
+    A resend goes out through the configuration that is live now, which may not be the
+    one that sent the message: the confirmation names that server, and the POST must
+    name it too (``server``), so a message is never re-sent through a server the editor
+    did not see. Release and resend are rate-limited per user ("outbox").
+    """
+
     action = None
+    CONFIRM = {
+        "discard": ("wagtail_icarus_smtp/outbox/confirm_discard.html", _("Discard message")),
+        "resend": ("wagtail_icarus_smtp/outbox/confirm_resend.html", _("Send message again")),
+    }
+
+    def get_template_names(self):
+        return [self.CONFIRM[self.action][0]]
+
+    def get_page_title(self):
+        return self.CONFIRM[self.action][1]
 
     def get(self, request, *args, **kwargs):
-        if self.action != "discard":
+        if self.action not in self.CONFIRM:
             return redirect(f"{NAMESPACE}:detail", self.kwargs["pk"])
         return super().get(request, *args, **kwargs)
 
@@ -225,13 +239,31 @@ class MessageActionView(MessageView):
         context = super().get_context_data(**kwargs)
         context["message"] = self.message
         context["detail_url"] = reverse(f"{NAMESPACE}:detail", args=[self.kwargs["pk"]])
+        if self.action == "resend":
+            context.update(self._resend_context())
         return context
 
+    def _resend_context(self):
+        live = SmtpLiveConfiguration.objects.first()
+        server = outbox.via(live.email, live.host, live.port) if live else ""
+        sent_via = self.message.sent_via
+        return {
+            "server": server,
+            "sent_via": sent_via,
+            "server_changed": bool(
+                live and ((sent_via and sent_via != server) or self.message.created_at < live.promoted_at)
+            ),
+        }
+
     def get_breadcrumbs_items(self):
-        return [*super().get_breadcrumbs_items(), {"url": "", "label": self.page_title}]
+        return [*super().get_breadcrumbs_items(), {"url": "", "label": self.get_page_title()}]
 
     def post(self, request, pk):
         message = get_object_or_404(OutboxMessage.objects.defer("mime"), pk=pk)
+        refusal = self._refusal(request)
+        if refusal:
+            messages.error(request, refusal)
+            return redirect(f"{NAMESPACE}:detail", pk)
         statuses, function, audit_action, success = ACTIONS[self.action]
         rows = OutboxMessage.objects.filter(pk=pk, status__in=statuses)
         if self.action == "discard":
@@ -242,12 +274,14 @@ class MessageActionView(MessageView):
         if not done:
             messages.error(request, gettext("The message has changed meanwhile; nothing done."))
             return redirect(f"{NAMESPACE}:detail", pk)
+        extra = {"server": request.POST["server"]} if self.action == "resend" else {}
         audit.log(
             SmtpSettings.load(),
             audit_action,
             user=request.user,
             message_id=message.message_id,
             status=message.status,
+            **extra,
         )
         if self.action != "discard":
             from . import tasks
@@ -255,6 +289,24 @@ class MessageActionView(MessageView):
             tasks.enqueue_delivery()
         messages.success(request, success)
         return redirect(f"{NAMESPACE}:detail", pk)
+
+    def _refusal(self, request):
+        """Why the action is not done now (translated), or ``""``."""
+        if self.action == "resend":
+            server = self._resend_context()["server"]
+            if not server:
+                return gettext("There is no working mail server to send the message through.")
+            if request.POST.get("server") != server:
+                return gettext(
+                    "The mail server has changed since you confirmed; nothing was sent. "
+                    "Check the server named on the confirmation page and confirm again."
+                )
+        if self.action in ("release", "resend"):
+            try:
+                ratelimit.hit("outbox", request.user)
+            except ratelimit.RateLimited as error:
+                return str(error)
+        return ""
 
 
 class DeliveryLogMenuItem(MenuItem):
