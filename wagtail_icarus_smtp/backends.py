@@ -1,8 +1,9 @@
 """The email backend: accepts messages into the outbox and triggers their delivery.
 
-Django's SMTP backend builds each message (MIME, Message-ID, addresses); the backend
-stores it as an ``OutboxMessage`` row in the caller's transaction (one query for the
-configuration, one for the rows) and returns how many it accepted. After the commit,
+Django builds each message (MIME, Message-ID; addresses with its SMTP backend's own
+checks); the backend stores it as an ``OutboxMessage`` row in the caller's transaction
+(one query for the configuration, one for the rows) and returns how many it accepted.
+After the commit,
 the rows are delivered in this process over one connection when sending is on and a
 live configuration exists; otherwise they are held. A rolled-back transaction sends
 nothing. See ``outbox`` for claiming, retries and backoff.
@@ -10,10 +11,12 @@ nothing. See ``outbox`` for claiming, retries and backoff.
 
 import email.policy
 import logging
+import threading
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail.backends import smtp
+from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import sanitize_address
 from django.db import transaction
 
@@ -21,12 +24,17 @@ from . import live, outbox
 
 logger = logging.getLogger("wagtail_icarus_smtp")
 
+#: Django 6.0+'s address check of its SMTP backend (IDNA domains, no CR/LF, one
+#: mailbox), used as is: it needs nothing of the instance. Creating Django's SMTP
+#: backend itself is deprecated in 6.1, and ours opens no connection of its own.
+_prep_address = getattr(smtp.EmailBackend, "prep_address", None)
+
 #: Connection options that belong in the Wagtail admin, not in Django settings.
 ADMIN_OPTIONS = ("host", "port", "username", "password", "use_tls", "use_ssl")
 
 
-class EmailBackend(smtp.EmailBackend):
-    def __init__(self, *, fail_silently=False, **kwargs):
+class EmailBackend(BaseEmailBackend):
+    def __init__(self, fail_silently=False, **kwargs):
         given = sorted(name for name in ADMIN_OPTIONS if kwargs.pop(name, None) is not None)
         if given:
             raise ImproperlyConfigured(
@@ -34,22 +42,12 @@ class EmailBackend(smtp.EmailBackend):
                 "the SMTP settings in the Wagtail admin; remove them from the mailer options."
             )
         # Our own option, popped before Django sees the rest (Django 6.1 rejects
-        # unknown MAILERS options).
+        # unknown MAILERS options; ``alias`` goes on to the base class).
         self.deadline_seconds = kwargs.pop("timeout", None)
-        super().__init__(
-            host="",
-            port=0,
-            username="",
-            password="",
-            use_tls=False,
-            use_ssl=False,
-            timeout=None,
-            ssl_keyfile="",
-            ssl_certfile="",
-            fail_silently=fail_silently,
-            **kwargs,
-        )
+        super().__init__(**kwargs)
+        self.fail_silently = fail_silently  # accepting is a database write: nothing to hide
         self.sending = None
+        self._lock = threading.RLock()
 
     # -- connection ----------------------------------------------------------------
     # The SMTP connections belong to ``outbox.deliver``; an open backend only keeps
@@ -89,8 +87,8 @@ class EmailBackend(smtp.EmailBackend):
 
     def envelope(self, email_message):
         """Django builds the message: MIME bytes, Message-ID and envelope recipients."""
-        if hasattr(self, "prep_address"):  # Django 6.0+
-            recipients = [self.prep_address(addr) for addr in email_message.recipients()]
+        if _prep_address is not None:  # Django 6.0+
+            recipients = [_prep_address(self, addr) for addr in email_message.recipients()]
             message = email_message.message(policy=email.policy.SMTP)
             data = message.as_bytes()
         else:
