@@ -1,8 +1,8 @@
 """The test e-mail: one message through the live configuration, with its SMTP transcript.
 
 The transcript comes from ``transport.connect(..., transcript=...)``, which masks the
-AUTH exchange; every line is masked once more against the password and its base64
-before it leaves this module.
+AUTH exchange and keeps only the beginning of a long conversation; every line is masked
+once more against the password and its base64 forms before it leaves this module.
 """
 
 import ast
@@ -87,9 +87,13 @@ def _message(to, sending, user):
     )
 
 
-@sensitive_variables("sending", "password", "secrets")
+# Every local may hold the password or a server reply that echoes it.
+@sensitive_variables()
 def send(to, *, user=None):
-    """Send one test message to ``to``; return an ``Outcome`` (never raises for SMTP)."""
+    """Send one test message to ``to``; return an ``Outcome`` (never raises for SMTP).
+
+    One deadline (``ICARUS_SMTP_TIMEOUT``) covers the whole conversation.
+    """
     sending = live.load()
     if sending.mailbox is None:
         return Outcome(False, _reason(sending))
@@ -153,6 +157,8 @@ def _masked(transcript, secrets):
 
 def _readable(entry):
     """smtplib's debug line (``send: '…'``, ``reply: b'…'``) as plain protocol lines."""
+    if entry == transport.TRANSCRIPT_CUT:
+        return ["… " + _("(transcript shortened)")]
     kind, _sep, rest = entry.partition(": ")
     if kind == "reply" and rest.startswith("retcode"):
         return []  # smtplib's summary of the reply lines just shown
