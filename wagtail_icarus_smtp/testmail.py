@@ -12,6 +12,7 @@ import smtplib
 from email.headerregistry import Address
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
@@ -87,6 +88,28 @@ def _message(to, sending, user):
     )
 
 
+def envelope_address(to):
+    """``to`` as RCPT TO carries it: an internationalised domain in its ASCII form
+    (``müller-sprung.de`` → ``xn--mller-sprung-dlb.de``), as in the message's header.
+
+    Raises ``ValidationError`` for a local part beyond ASCII: that needs SMTPUTF8,
+    which the test e-mail does not use.
+    """
+    local, _at, domain = to.rpartition("@")
+    if not local.isascii():
+        raise ValidationError(
+            _(
+                "The part before the @ may only contain letters without accents, digits "
+                "and punctuation. Enter another address for the test e-mail."
+            ),
+            code="non_ascii_local_part",
+        )
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        raise ValidationError(_("Enter a valid e-mail address."), code="invalid") from None
+
+
 # Every local may hold the password or a server reply that echoes it.
 @sensitive_variables()
 def send(to, *, user=None):
@@ -97,6 +120,10 @@ def send(to, *, user=None):
     sending = live.load()
     if sending.mailbox is None:
         return Outcome(False, _reason(sending))
+    try:
+        recipient = envelope_address(to)
+    except ValidationError as error:
+        return Outcome(False, error.messages[0], recipient=to)
     secrets = [sending.mailbox.password]
     message = _message(to, sending, user)
     transcript = []
@@ -105,10 +132,10 @@ def send(to, *, user=None):
             sending.mailbox, transport.Deadline(conf.get("TIMEOUT")), transcript=transcript
         )
         try:
-            client.sendmail(sending.mailbox.username, [to], _as_bytes(message))
+            client.sendmail(sending.mailbox.username, [recipient], _as_bytes(message))
         finally:
             transport.quit_quietly(client)
-    except (OSError, IcarusSmtpError) as error:
+    except (OSError, IcarusSmtpError, ValueError) as error:  # ValueError: unencodable data
         return _failed(error, to, transcript, secrets)
     return Outcome(
         True,

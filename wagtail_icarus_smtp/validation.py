@@ -1,4 +1,11 @@
-"""The connection test: run the probe for one draft version and record its outcome."""
+"""The connection test: run the probe for one draft version and record its outcome.
+
+Whatever happens inside the test ends in a recorded outcome: a failure we know gets its
+category, anything else (a bug, data smtplib cannot handle) is logged without secrets
+and recorded as ``failed`` too, so the status never stays ``running``.
+"""
+
+import logging
 
 from django.views.decorators.debug import sensitive_variables
 
@@ -6,8 +13,11 @@ from . import audit, crypto, failures, live, status, transport
 from .exceptions import IcarusSmtpError
 from .models import SmtpSettings
 
+logger = logging.getLogger("wagtail_icarus_smtp")
 
-@sensitive_variables("password", "mailbox")
+
+# Every local may hold the password or a server reply that echoes it.
+@sensitive_variables()
 def validate(settings_pk, version, *, user=None):
     """Test the draft; on success promote it to the live configuration.
 
@@ -29,15 +39,33 @@ def validate(settings_pk, version, *, user=None):
             password=password,
         )
         duration = transport.probe(mailbox)
-    except (OSError, IcarusSmtpError) as error:
-        failure = failures.classify(error, secrets=[password])
-        audit.log(
-            smtp_settings, "test_failed", user=user, version=version, category=failure.category
-        )
-        return smtp_settings.record(
-            status.FAILED, user=user, category=failure.category, reply=failure.reply
-        )
+    except Exception as error:  # whatever it was, the test ends: never "running"
+        return _failed(smtp_settings, user, _failure(error, [password]))
     event = live.promote(settings_pk, version, duration=duration, user=user)
     if event is not None:
         audit.log(smtp_settings, "test_succeeded", user=user, version=version)
     return event
+
+
+def _failed(smtp_settings, user, failure):
+    audit.log(
+        smtp_settings,
+        "test_failed",
+        user=user,
+        version=smtp_settings.version,
+        category=failure.category,
+    )
+    return smtp_settings.record(
+        status.FAILED, user=user, category=failure.category, reply=failure.reply
+    )
+
+
+@sensitive_variables()
+def _failure(error, secrets):
+    """The ``Failure`` for ``error``; one we did not expect (a bug, data smtplib cannot
+    handle) is logged too: its type and masked text, no traceback (the locals of its
+    frames hold the password). ``classify`` gives it the category ``protocol``."""
+    failure = failures.classify(error, secrets=secrets)
+    if not isinstance(error, (OSError, IcarusSmtpError)):
+        logger.error("The connection test failed unexpectedly: %s", failure.reply)
+    return failure
