@@ -12,6 +12,9 @@ directly, many times (a restarted server keeps its port).
 * :class:`SilentServer`, :class:`DripServer`, :class:`ScriptedServer` -- raw socket
   servers that misbehave on purpose (never answer, answer one byte at a time forever,
   replay a fixed list of replies).
+* :class:`HostileServer` -- a STARTTLS server that opens like a real one and then
+  attacks the client in one step: an endless reply (:class:`Flood`), a malformed AUTH
+  challenge, credentials echoed back (:func:`echo_credentials`).
 
 Facts this relies on are collected in ``/work/shared/TESTING.md`` (aiosmtpd and TLS).
 Do not import Django here.
@@ -41,12 +44,15 @@ __all__ = [
     "DEFAULT_HOSTNAMES",
     "DEFAULT_USERS",
     "DripServer",
+    "Flood",
+    "HostileServer",
     "ReceivedMessage",
     "ScriptedServer",
     "SilentServer",
     "SmtpServer",
     "TestCA",
     "default_ca",
+    "echo_credentials",
     "format_reply",
     "free_port",
 ]
@@ -858,7 +864,14 @@ class ScriptedServer(_RawServer):
     with ``220`` and ``tls_context`` is given, the connection is upgraded to TLS.
     ``implicit_tls=True`` wraps the connection in TLS before the banner instead. When
     the script runs out, the connection is closed. Attributes: ``host``, ``port``,
-    ``sessions``, ``commands``, ``data_blocks``.
+    ``sessions``, ``commands``, ``data_blocks``, ``flooded`` (bytes sent by floods).
+
+    Two more kinds of entries answer with what the client did:
+
+    * a callable -- called with the received line (``bytes``, CRLF included); returns
+      one of the entries above (e.g. :func:`echo_credentials`).
+    * a :class:`Flood` -- answer with one line again and again (see there); the rest
+      of the script is not used on this connection.
     """
 
     def __init__(self, script: Iterable[str | bytes | None],
@@ -872,6 +885,7 @@ class ScriptedServer(_RawServer):
             raise ValueError("implicit_tls=True needs a tls_context")
         self.implicit_tls = implicit_tls
         self.data_blocks: list[bytes] = []
+        self.flooded = 0
 
     @staticmethod
     def _encode(reply: str | bytes) -> bytes:
@@ -914,6 +928,11 @@ class ScriptedServer(_RawServer):
                 reply = next(replies, _END)
                 if reply is _END:
                     return
+                if callable(reply):
+                    reply = reply(line)
+                if isinstance(reply, Flood):
+                    self._flood(conn, reply, stopping)
+                    return
                 if reply is None:
                     break
                 assert isinstance(reply, str | bytes)
@@ -939,5 +958,88 @@ class ScriptedServer(_RawServer):
                     self.data_blocks.append(bytes(content))
                 verb = b""  # the next reply answers the end of the data
 
+    def _flood(self, conn: _Connection, flood: Flood, stopping: threading.Event) -> None:
+        """Send ``flood.line`` until ``flood.limit`` bytes went out, then stay silent
+        (the reply never ends) until the client hangs up."""
+        chunk = flood.line * max(1, 4096 // len(flood.line))
+        while self.flooded < flood.limit:
+            if not self._send(conn, chunk, stopping):
+                return
+            with self._lock:
+                self.flooded += len(chunk)
+        while self._recv(conn, stopping) is not None:
+            pass
+
+
 _END = object()
 
+
+@dataclass(frozen=True)
+class Flood:
+    """A :class:`ScriptedServer` entry: an endless multi-line reply (``250-x`` forever).
+
+    ``line`` goes out again and again, as fast as the client reads, and never as a last
+    line; after ``limit`` bytes (far beyond any sane reply; it keeps a client without a
+    reply budget from eating the test machine's memory) the server stays silent, so
+    such a client waits for the rest of the reply until its deadline.
+    """
+
+    line: bytes = b"250-x\r\n"
+    limit: int = 8 * 1024 * 1024
+
+
+def echo_credentials(prefix: str = "535 5.7.8 bad credentials", transform: Any = None) -> Any:
+    """A script entry answering ``AUTH PLAIN <blob>`` with ``prefix`` and the blob.
+
+    ``transform`` (``bytes -> str``) rewrites the blob first, e.g. into URL-safe base64.
+    """
+
+    def reply(line: bytes) -> str:
+        blob = line.split()[-1]
+        return f"{prefix} {transform(blob) if transform else blob.decode()}"
+
+    return reply
+
+
+#: What a real server answers to the rest of a connection test (MAIL, RCPT, RSET, QUIT).
+PROBE_OK = ["250 2.1.0 OK", "250 2.1.5 OK", "250 2.0.0 OK", "221 2.0.0 Bye"]
+#: ... and to one message (MAIL, RCPT, DATA, end of data, QUIT).
+SEND_OK = [
+    "250 2.1.0 OK",
+    "250 2.1.5 OK",
+    "354 End data with <CR><LF>.<CR><LF>",
+    "250 2.0.0 OK: queued",
+    "221 2.0.0 Bye",
+]
+
+
+class HostileServer(ScriptedServer):
+    """A STARTTLS server (port 587 style) that opens like a real one, then misbehaves.
+
+    The script: banner; ``ehlo`` answers the first EHLO (default: a normal reply that
+    offers STARTTLS; ``Flood()`` for an endless one); STARTTLS; an EHLO reply offering
+    ``AUTH {mechanisms}``; ``auth`` answers the AUTH command (default: success; e.g.
+    ``"334 abc"``, a challenge that is no base64, or :func:`echo_credentials`); ``then``
+    answers the rest (default :data:`PROBE_OK`, :data:`SEND_OK` for a message). Every
+    connection gets the whole script again. ``tls_context``: the server's certificate.
+    """
+
+    def __init__(
+        self,
+        tls_context: ssl.SSLContext,
+        *,
+        ehlo: Any = None,
+        auth: Any = "235 2.7.0 Authentication successful",
+        then: Sequence[Any] | None = None,
+        mechanisms: str = "PLAIN",
+        port: int | None = None,
+    ) -> None:
+        script = [
+            "220 hostile.example ESMTP",
+            ehlo if ehlo is not None else "250-hostile.example\n250 STARTTLS",
+            "220 2.0.0 Ready to start TLS",
+            f"250-hostile.example\n250 AUTH {mechanisms}",
+            auth,
+            *(PROBE_OK if then is None else then),
+        ]
+        super().__init__(script, tls_context, port=port)

@@ -19,6 +19,9 @@ from .status import Category
 
 MAX_REPLY = 500
 ENHANCED = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
+#: A run of base64 characters (standard or URL-safe alphabet, optional padding).
+BASE64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{4,}={0,2}")
+URL_SAFE_TO_STANDARD = str.maketrans("-_", "+/")
 
 #: (reply code or None, enhanced code or None, text pattern or None) -> category.
 #: The first matching rule wins; ``None`` matches anything.
@@ -101,22 +104,40 @@ def _error_category(error):
     return Category.PROTOCOL
 
 
-@sensitive_variables("secrets")
+def _base64_decodings(token):
+    """What ``token`` stands for as base64, standard or URL-safe, padded or not, read
+    from each of the four places a base64 group can start (a server may glue
+    something in front of it)."""
+    letters = token.rstrip("=").translate(URL_SAFE_TO_STANDARD)
+    for start in range(4):
+        group = letters[start:]
+        group = group[: len(group) - (len(group) % 4 == 1)]  # a lone last letter: no byte
+        yield base64.b64decode(group + "=" * (-len(group) % 4))  # padded: cannot fail
+
+
+@sensitive_variables()
 def mask(text, secrets):
-    """Replace every secret (and its base64 forms) in ``text`` by ``****``."""
+    """Replace every secret in ``text`` by ``****``: in plain, and every base64 token
+    (standard or URL-safe, with or without padding) whose decoded bytes contain it,
+    e.g. the AUTH PLAIN blob ``base64("\\0user\\0password")`` echoed by a server."""
     for secret in secrets:
         if not secret:
             continue
-        variants = {secret, base64.b64encode(secret.encode()).decode()}
-        for variant in variants:
-            text = text.replace(variant, "****")
+        raw = secret.encode()
+        text = text.replace(secret, "****")
+        text = BASE64_TOKEN.sub(
+            lambda match, raw=raw: (
+                "****" if any(raw in data for data in _base64_decodings(match[0])) else match[0]
+            ),
+            text,
+        )
     return text[:MAX_REPLY]
 
 
-@sensitive_variables("secrets")
+@sensitive_variables()
 def classify(error, *, secrets=()):
     """Return the ``Failure`` for an exception raised by ``transport`` or ``crypto``."""
-    if isinstance(error, IcarusSmtpError) and error.category != Category.PROTOCOL:
+    if isinstance(error, IcarusSmtpError):
         return Failure(error.category, mask(_decode(error.reply), secrets))
     from_reply = _reply_failure(error)
     if from_reply is not None:

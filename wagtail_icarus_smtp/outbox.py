@@ -393,7 +393,8 @@ def _refusal_failure(refused):
     return failures.Failure(failure.category, text[: failures.MAX_REPLY])
 
 
-@sensitive_variables("sending")
+# Every local may hold the password, the message or a server reply that echoes it.
+@sensitive_variables()
 def _send_one(client, batch, row, sending, seconds):
     """Send ``row``; record its outcome. Returns False when the connection is gone."""
     secrets = [sending.mailbox.password]
@@ -411,19 +412,23 @@ def _send_one(client, batch, row, sending, seconds):
     client.start_exchange(seconds)
     try:
         refused = client.sendmail(sending.mailbox.username, row.pending_recipients, data)
-    except smtplib.SMTPRecipientsRefused as error:
+    except smtplib.SMTPRecipientsRefused as error:  # all refused: recorded as below
         refused = error.recipients
-        outcome = _recipient_outcomes(row, refused)
-        batch.finish(row, outcome, _refusal_failure(refused), _refused_json(refused))
-        return True
     except smtplib.SMTPResponseException as error:
         failure = failures.classify(error, secrets=secrets)
         temporary = 400 <= error.smtp_code < 500
         batch.finish(row, DEFERRED if temporary else FAILED, failure)
         return error.smtp_code != 421 and client.sock is not None
-    except (OSError, smtplib.SMTPException) as error:  # disconnected, timeout, reset
+    except (OSError, IcarusSmtpError) as error:  # disconnected, timeout, reply too long
         batch.finish(row, DEFERRED, failures.classify(error, secrets=secrets))
         return False
+    except ValueError as error:  # e.g. an address smtplib cannot encode: never sendable
+        batch.finish(row, FAILED, failures.classify(error, secrets=secrets))
+        return False  # the server may be inside this message's transaction
+    refused = {  # a server may echo the credentials in any reply
+        recipient: (code, failures.mask(failures._decode(reply), secrets))
+        for recipient, (code, reply) in refused.items()
+    }
     outcome = _recipient_outcomes(row, refused)
     failure = _refusal_failure(refused) if refused else None
     batch.finish(row, outcome, failure, _refused_json(refused))
@@ -469,7 +474,7 @@ def _send_claimed(rows, token, sending, timeout=None):
     return batch.result
 
 
-@sensitive_variables("sending")
+@sensitive_variables()
 def _deliver_batch(batch, sending, seconds):
     secrets = [sending.mailbox.password]
     try:
@@ -502,16 +507,22 @@ def drain(max_batches=MAX_BATCHES):
     return total
 
 
+@sensitive_variables()
 def deliver_accepted(rows, sending, timeout=None):
     """Right after the caller's commit: send the rows it just handed over (accepted
     with ``claimed=True``), in its process, over one connection."""
     start = time.monotonic()
     try:
         result = _send_claimed(rows, rows[0].lease_token, sending, timeout)
-    except Exception:
+    except Exception as error:
         # Whatever went wrong here must not turn the caller's committed work (a
         # booking) into an error page: the rows not yet sent go back to a worker.
-        logger.exception("Sending accepted e-mails failed; they are queued for a worker.")
+        # Logged without traceback: the locals of its frames hold the password.
+        logger.error(
+            "Sending accepted e-mails failed (%s: %s); they are queued for a worker.",
+            type(error).__name__,
+            failures.mask(str(error), [sending.mailbox.password]),
+        )
         result = Result()
         batch = _Batch(rows, rows[0].lease_token)
         batch.give_back(rows)  # only rows still leased: those already sent keep their status

@@ -1,8 +1,8 @@
 """The test e-mail: one message through the live configuration, with its SMTP transcript.
 
 The transcript comes from ``transport.connect(..., transcript=...)``, which masks the
-AUTH exchange; every line is masked once more against the password and its base64
-before it leaves this module.
+AUTH exchange and keeps only the beginning of a long conversation; every line is masked
+once more against the password and its base64 forms before it leaves this module.
 """
 
 import ast
@@ -12,6 +12,7 @@ import smtplib
 from email.headerregistry import Address
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
@@ -87,12 +88,42 @@ def _message(to, sending, user):
     )
 
 
-@sensitive_variables("sending", "password", "secrets")
+def envelope_address(to):
+    """``to`` as RCPT TO carries it: an internationalised domain in its ASCII form
+    (``müller-sprung.de`` → ``xn--mller-sprung-dlb.de``), as in the message's header.
+
+    Raises ``ValidationError`` for a local part beyond ASCII: that needs SMTPUTF8,
+    which the test e-mail does not use.
+    """
+    local, _at, domain = to.rpartition("@")
+    if not local.isascii():
+        raise ValidationError(
+            _(
+                "The part before the @ may only contain letters without accents, digits "
+                "and punctuation. Enter another address for the test e-mail."
+            ),
+            code="non_ascii_local_part",
+        )
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        raise ValidationError(_("Enter a valid e-mail address."), code="invalid") from None
+
+
+# Every local may hold the password or a server reply that echoes it.
+@sensitive_variables()
 def send(to, *, user=None):
-    """Send one test message to ``to``; return an ``Outcome`` (never raises for SMTP)."""
+    """Send one test message to ``to``; return an ``Outcome`` (never raises for SMTP).
+
+    One deadline (``ICARUS_SMTP_TIMEOUT``) covers the whole conversation.
+    """
     sending = live.load()
     if sending.mailbox is None:
         return Outcome(False, _reason(sending))
+    try:
+        recipient = envelope_address(to)
+    except ValidationError as error:
+        return Outcome(False, error.messages[0], recipient=to)
     secrets = [sending.mailbox.password]
     message = _message(to, sending, user)
     transcript = []
@@ -101,10 +132,10 @@ def send(to, *, user=None):
             sending.mailbox, transport.Deadline(conf.get("TIMEOUT")), transcript=transcript
         )
         try:
-            client.sendmail(sending.mailbox.username, [to], _as_bytes(message))
+            client.sendmail(sending.mailbox.username, [recipient], _as_bytes(message))
         finally:
             transport.quit_quietly(client)
-    except (OSError, IcarusSmtpError) as error:
+    except (OSError, IcarusSmtpError, ValueError) as error:  # ValueError: unencodable data
         return _failed(error, to, transcript, secrets)
     return Outcome(
         True,
@@ -153,6 +184,8 @@ def _masked(transcript, secrets):
 
 def _readable(entry):
     """smtplib's debug line (``send: '…'``, ``reply: b'…'``) as plain protocol lines."""
+    if entry == transport.TRANSCRIPT_CUT:
+        return ["… " + _("(transcript shortened)")]
     kind, _sep, rest = entry.partition(": ")
     if kind == "reply" and rest.startswith("retcode"):
         return []  # smtplib's summary of the reply lines just shown

@@ -3,6 +3,11 @@
 ``connect()`` opens an authenticated connection (STARTTLS or implicit TLS, chosen by the
 port through ``ICARUS_SMTP_PORTS``); ``probe()`` uses it to test a mailbox without sending
 a message. The connection test task and the email backend both go through here.
+
+A server cannot make us read without end: every reply has a budget of lines and bytes
+(``ReplyTooLong``, category ``protocol``), and a transcript keeps only its beginning.
+Nothing smtplib raises while it holds the credentials leaves ``login()``: a fresh
+exception without smtplib's frames (their locals hold the password) takes its place.
 """
 
 import dataclasses
@@ -15,6 +20,7 @@ import threading
 import time
 
 from django.core.mail.utils import DNS_NAME
+from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 from . import conf, hostguard
@@ -30,6 +36,14 @@ _tls_context_lock = threading.Lock()
 #: thread may have replaced the context in between (a changed CA file, ``reset()``).
 _sessions = {}
 MAX_SESSIONS = 32
+#: Budget of one server reply. Real servers stay far below it (EHLO: about 15 short
+#: lines); a server that sends more is broken or hostile, and we stop reading.
+MAX_REPLY_LINES = 100
+MAX_REPLY_BYTES = 16 * 1024
+#: How many characters of the conversation a transcript keeps (the test e-mail shows it).
+MAX_TRANSCRIPT = 64 * 1024
+#: The transcript line that stands for everything after ``MAX_TRANSCRIPT``.
+TRANSCRIPT_CUT = "cut: transcript shortened"
 
 
 class TlsUnavailable(IcarusSmtpError, smtplib.SMTPException):
@@ -40,6 +54,23 @@ class TlsUnavailable(IcarusSmtpError, smtplib.SMTPException):
 
 class DeadlineExceeded(TimeoutError):
     """The total deadline of one SMTP exchange has passed."""
+
+
+class ReplyTooLong(IcarusSmtpError):
+    """A reply went past ``MAX_REPLY_LINES`` or ``MAX_REPLY_BYTES``; the connection is
+    closed. Not an ``OSError``, so smtplib passes it on instead of hiding it."""
+
+
+class MalformedAuthReply(IcarusSmtpError):
+    """The server answered AUTH with something smtplib cannot read (e.g. a challenge
+    that is no base64)."""
+
+
+class UnsendableCredentials(IcarusSmtpError):
+    """User name or password have characters smtplib cannot send (it sends AUTH as
+    ASCII); nothing was sent for them."""
+
+    category = "auth"
 
 
 def reset():
@@ -131,6 +162,7 @@ class _DeadlineReader:
         if limit >= 0:
             end = min(end, limit)
         line, self.buffer = self.buffer[:end], self.buffer[end:]
+        self.client.spend_reply_budget(line)
         return line
 
     def close(self):
@@ -144,7 +176,9 @@ class _DeadlineMixin:
         self.deadline = deadline
         self.addresses = addresses
         self.transcript = transcript
+        self._transcript_size = 0
         self._masking = False
+        self._reply_lines = self._reply_bytes = 0
         super().__init__(host, port, timeout=deadline.remaining(), **kwargs)
 
     def start_exchange(self, seconds=None):
@@ -172,7 +206,23 @@ class _DeadlineMixin:
     def getreply(self):
         if self.file is None and self.sock is not None:
             self.file = _DeadlineReader(self.sock, self)
-        return super().getreply()
+        self._reply_lines = self._reply_bytes = 0
+        try:
+            return super().getreply()
+        except ReplyTooLong:
+            self.close()  # the rest of the reply is still on its way
+            raise
+
+    def spend_reply_budget(self, line):
+        """Count one line of the current reply; stop reading a reply past its budget."""
+        self._reply_lines += 1
+        self._reply_bytes += len(line)
+        if self._reply_lines > MAX_REPLY_LINES or self._reply_bytes > MAX_REPLY_BYTES:
+            text = _(
+                "The server's reply was too long (more than %(lines)d lines or %(kb)d KB); "
+                "reading stopped."
+            ) % {"lines": MAX_REPLY_LINES, "kb": MAX_REPLY_BYTES // 1024}
+            raise ReplyTooLong(text, reply=text)
 
     def send(self, s):
         if self.sock is not None:
@@ -183,21 +233,74 @@ class _DeadlineMixin:
         self.sock.settimeout(self.deadline.remaining())
         return super().starttls(**kwargs)
 
-    @sensitive_variables("password")
+    @sensitive_variables()
     def login(self, user, password, **kwargs):
+        """smtplib's ``login``; what goes wrong is raised afresh (see ``_auth_error``)."""
         self._masking = True
         try:
             return super().login(user, password, **kwargs)
+        except Exception as error:  # every kind: re-raised afresh below
+            fresh = _auth_error(error, [password])
         finally:
             self._masking = False
+            self.password = ""  # smtplib keeps it on the client; it is not needed again
+        # Raised outside the except block: no link to the original exception, whose
+        # traceback holds smtplib's frames with the credentials in their locals.
+        raise fresh from None
 
     def _print_debug(self, *args):
         if self._masking and args and str(args[0]).startswith("send:"):
             args = ("send:", "'****' (credentials masked)")
         if self.transcript is None:
             super()._print_debug(*args)
-        else:
-            self.transcript.append(" ".join(str(arg) for arg in args))
+            return
+        room = MAX_TRANSCRIPT - self._transcript_size
+        if room <= 0:
+            return  # shortened already
+        line = " ".join(str(arg) for arg in args)
+        self.transcript.append(line[:room])
+        self._transcript_size += len(line)
+        if self._transcript_size >= MAX_TRANSCRIPT:
+            self.transcript.append(TRANSCRIPT_CUT)
+
+
+@sensitive_variables()
+def _auth_error(error, secrets):
+    """A fresh exception for ``error`` from smtplib's ``login``, its text masked.
+
+    A challenge smtplib cannot decode (``334 abc``) or credentials it cannot encode
+    become our own errors (categories ``protocol`` and ``auth``) instead of escaping
+    as ``binascii.Error`` or ``UnicodeEncodeError``.
+    """
+    from . import failures  # failures imports this module
+
+    if is_deadline_error(error):
+        return DeadlineExceeded("the SMTP deadline has passed")
+    if isinstance(error, IcarusSmtpError):
+        return type(error)(str(error), category=error.category, reply=error.reply)
+    if isinstance(error, smtplib.SMTPResponseException):
+        reply = failures.mask(failures._decode(error.smtp_error), secrets).encode()
+        if isinstance(error, smtplib.SMTPAuthenticationError):
+            return smtplib.SMTPAuthenticationError(error.smtp_code, reply)
+        return smtplib.SMTPResponseException(error.smtp_code, reply)
+    if type(error) in (
+        smtplib.SMTPException,
+        smtplib.SMTPNotSupportedError,
+        smtplib.SMTPServerDisconnected,
+    ):
+        return type(error)(failures.mask(str(error), secrets))
+    if isinstance(error, OSError):
+        return smtplib.SMTPServerDisconnected(f"{type(error).__name__} during AUTH")
+    if isinstance(error, UnicodeEncodeError):
+        text = _(
+            "The e-mail address or the password contains characters (such as ä or ß) "
+            "that cannot be sent to the mail server yet."
+        )
+        return UnsendableCredentials(text, reply=text)
+    text = _("The server's answer to the login (AUTH) could not be read (%(error)s).") % {
+        "error": type(error).__name__
+    }
+    return MalformedAuthReply(text, reply=text)
 
 
 class SMTP(_DeadlineMixin, smtplib.SMTP):
@@ -208,7 +311,8 @@ class SMTP_SSL(_DeadlineMixin, smtplib.SMTP_SSL):
     pass
 
 
-@sensitive_variables("mailbox")
+# Every local may hold the password, or (the transcript) a reply that echoes it.
+@sensitive_variables()
 def connect(mailbox, deadline, *, debuglevel=0, transcript=None):
     """Open a TLS connection to ``mailbox`` and log in. The caller closes it.
 
@@ -274,11 +378,11 @@ def quit_quietly(client):
     """End the session politely; a server that is already gone is fine."""
     try:
         client.quit()
-    except (OSError, smtplib.SMTPException):
+    except (OSError, IcarusSmtpError):
         client.close()
 
 
-@sensitive_variables("mailbox")
+@sensitive_variables()
 def probe(mailbox, *, debuglevel=0):
     """Test ``mailbox`` without sending: connect, TLS, log in, MAIL FROM, RCPT TO, RSET.
 

@@ -2,7 +2,13 @@
 
 A draft that passes goes live; when it points mail somewhere else, the site owners are
 told first, through the configuration that is live until then (``notices``).
+
+Whatever happens inside the test ends in a recorded outcome: a failure we know gets its
+category, anything else (a bug, data smtplib cannot handle) is logged without secrets
+and recorded as ``failed`` too, so the status never stays ``running``.
 """
+
+import logging
 
 from django.views.decorators.debug import sensitive_variables
 
@@ -10,8 +16,11 @@ from . import audit, crypto, failures, live, notices, status, transport
 from .exceptions import IcarusSmtpError
 from .models import SmtpSettings
 
+logger = logging.getLogger("wagtail_icarus_smtp")
 
-@sensitive_variables("password", "mailbox")
+
+# Every local may hold the password or a server reply that echoes it.
+@sensitive_variables()
 def validate(settings_pk, version, *, user=None):
     """Test the draft; on success promote it to the live configuration.
 
@@ -33,14 +42,8 @@ def validate(settings_pk, version, *, user=None):
             password=password,
         )
         duration = transport.probe(mailbox)
-    except (OSError, IcarusSmtpError) as error:
-        failure = failures.classify(error, secrets=[password])
-        audit.log(
-            smtp_settings, "test_failed", user=user, version=version, category=failure.category
-        )
-        return smtp_settings.record(
-            status.FAILED, user=user, category=failure.category, reply=failure.reply
-        )
+    except Exception as error:  # whatever it was, the test ends: never "running"
+        return _failed(smtp_settings, user, _failure(error, [password]))
     previous = smtp_settings.live_config
     notices.before_promotion(smtp_settings, previous, user)
     event = live.promote(settings_pk, version, duration=duration, user=user)
@@ -49,3 +52,27 @@ def validate(settings_pk, version, *, user=None):
         if previous is None:
             notices.after_first_promotion(smtp_settings, user)
     return event
+
+
+def _failed(smtp_settings, user, failure):
+    audit.log(
+        smtp_settings,
+        "test_failed",
+        user=user,
+        version=smtp_settings.version,
+        category=failure.category,
+    )
+    return smtp_settings.record(
+        status.FAILED, user=user, category=failure.category, reply=failure.reply
+    )
+
+
+@sensitive_variables()
+def _failure(error, secrets):
+    """The ``Failure`` for ``error``; one we did not expect (a bug, data smtplib cannot
+    handle) is logged too: its type and masked text, no traceback (the locals of its
+    frames hold the password). ``classify`` gives it the category ``protocol``."""
+    failure = failures.classify(error, secrets=secrets)
+    if not isinstance(error, (OSError, IcarusSmtpError)):
+        logger.error("The connection test failed unexpectedly: %s", failure.reply)
+    return failure

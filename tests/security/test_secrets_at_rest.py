@@ -38,17 +38,22 @@ def test_a_crash_while_saving_shows_the_password_as_stars():
 
 
 def test_a_crash_inside_the_connection_test_hides_local_passwords(server, monkeypatch):
+    """The crash ends the test as failed (issue 8); one while recording it shows no
+    local password in the error report."""
     smtp_settings = configure(server)
 
-    def explode(mailbox, **kwargs):
+    def explode(*args, **kwargs):
         raise RuntimeError("unexpected")
 
     monkeypatch.setattr(transport, "probe", explode)
+    event = validation.validate(smtp_settings.pk, smtp_settings.version)
+    monkeypatch.setattr(SmtpSettings, "record", explode)
     try:
         validation.validate(smtp_settings.pk, smtp_settings.version)
     except RuntimeError:
         text = ExceptionReporter(None, *sys.exc_info()).get_traceback_html()
 
+    assert (event.status, event.reply) == ("failed", "RuntimeError: unexpected")
     assert "unexpected" in text
     assert PASSWORD not in text
 
