@@ -20,9 +20,13 @@ def wheel(tmp_path_factory):
     """A wheel built from a copy of the files git tracks: the build writes nothing into
     the source tree, and a file git does not know cannot sneak into it."""
     source = tmp_path_factory.mktemp("source")
-    tracked = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True, timeout=60
-    ).stdout.decode().split("\0")
+    tracked = (
+        subprocess.run(
+            ["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True, timeout=60
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, tracked):
         if (ROOT / name).is_file():  # a file deleted in the work tree is not shipped
             (source / name).parent.mkdir(parents=True, exist_ok=True)

@@ -464,7 +464,8 @@ def _send_claimed(rows, token, sending, timeout=None):
 
     ``timeout``: the deadline in seconds of each exchange (``ICARUS_SMTP_TIMEOUT`` when
     ``None``; a mailer's ``timeout`` option sets it for its own messages)."""
-    batch = _Batch(rows, token, via(sending.mailbox.username, sending.mailbox.host, sending.mailbox.port))
+    mailbox = sending.mailbox
+    batch = _Batch(rows, token, via(mailbox.username, mailbox.host, mailbox.port))
     if not rows:
         return batch.result
     try:

@@ -247,12 +247,11 @@ class MessageActionView(MessageView):
         live = SmtpLiveConfiguration.objects.first()
         server = outbox.via(live.email, live.host, live.port) if live else ""
         sent_via = self.message.sent_via
+        older = live is not None and self.message.created_at < live.promoted_at
         return {
             "server": server,
             "sent_via": sent_via,
-            "server_changed": bool(
-                live and ((sent_via and sent_via != server) or self.message.created_at < live.promoted_at)
-            ),
+            "server_changed": bool(live) and (older or bool(sent_via and sent_via != server)),
         }
 
     def get_breadcrumbs_items(self):

@@ -35,8 +35,10 @@ def post_settings(client, **overrides):
 
 
 def field_errors(response, name):
-    form = response.context["form"]
-    return form.errors.get(name, [])
+    """The error messages shown at field ``name``, as the page renders them."""
+    html = response.content.decode()
+    block = re.search(rf'id="panel-child-[a-z_]+-child-{name}-errors">(.*?)</div>', html, re.S)
+    return re.findall(r'<p class="error-message">\s*(.*?)\s*</p>', block.group(1), re.S)
 
 
 @pytest.fixture
@@ -64,6 +66,7 @@ def test_changing_only_the_server_needs_the_mailbox_password_again(
 ):
     client.force_login(german(smtp_editor))
     version = SmtpSettings.load().version
+    events = SmtpSettings.load().events.count()
 
     response = post_settings(client, port=str(relay.port), password="", confirm_password="pw")
 
@@ -74,7 +77,7 @@ def test_changing_only_the_server_needs_the_mailbox_password_again(
     assert SmtpSettings.load().version == version  # nothing saved
     assert SmtpSettings.load().port == live.port
     assert not OrmQ.objects.exists()  # no connection test queued
-    assert SmtpSettings.load().events.filter(status="running").count() == 0
+    assert SmtpSettings.load().events.count() == events  # no "running", no history row
     assert relay.sessions == 0  # the new server never saw a connection, let alone AUTH
     assert relay.auth_attempts == 0
 
@@ -85,9 +88,7 @@ def test_a_partial_change_may_be_saved_but_the_password_never_follows_it(
     """Clearing the server (a partial draft) reaches nobody; typing a new one then needs
     the password again — the stored one is never sent to it."""
     client.force_login(smtp_editor)
-    first = post_settings(
-        client, host="", port=str(live.port), password="", confirm_password="pw"
-    )
+    first = post_settings(client, host="", port=str(live.port), password="", confirm_password="pw")
     assert first.status_code == 302, first.context["form"].errors
 
     response = post_settings(
@@ -104,8 +105,11 @@ def test_a_partial_change_may_be_saved_but_the_password_never_follows_it(
 @pytest.mark.parametrize(
     ("confirmation", "message"),
     [
-        ("", "Sie ändern, wohin die E-Mails der Website gehen. Bestätigen Sie mit Ihrem "
-         "Admin-Passwort."),
+        (
+            "",
+            "Sie ändern, wohin die E-Mails der Website gehen. Bestätigen Sie mit Ihrem "
+            "Admin-Passwort.",
+        ),
         ("geraten", "Das ist nicht Ihr Admin-Passwort. Es wurde nichts gespeichert."),
     ],
 )
