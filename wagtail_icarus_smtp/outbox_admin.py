@@ -251,7 +251,8 @@ class MessageActionView(MessageView):
         return {
             "server": server,
             "sent_via": sent_via,
-            "server_changed": bool(live) and (older or bool(sent_via and sent_via != server)),
+            # Sent through another server; or never sent, and the settings changed since.
+            "server_changed": bool(sent_via and sent_via != server) or (older and not sent_via),
         }
 
     def get_breadcrumbs_items(self):
