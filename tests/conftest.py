@@ -25,7 +25,7 @@ def _fresh_cache():
 def _no_dns(monkeypatch):
     """Tests never ask a real DNS server: numeric addresses and ``localhost`` resolve
     locally, every other name does not resolve (tests that need one set a resolver)."""
-    from wagtail_icarus_smtp import hostguard
+    from wagtail_icarus_smtp.smtp import hostguard
 
     def local_only(host, port, *args, **kwargs):
         if host.lower().rstrip(".") == "localhost":

@@ -18,8 +18,6 @@ def status_url():
     return reverse("wagtail_icarus_smtp:status")
 
 
-
-
 def test_json_status_reports_state_without_secrets(server, editor, client):
     configure(server, user=editor)
     client.force_login(editor)

@@ -32,8 +32,6 @@ def input_tag(page, name):
     return re.search(rf'<(?:input|select)[^>]*name="{name}"[^>]*>', page).group(0)
 
 
-
-
 @pytest.fixture
 def smtp_editor(django_user_model):
     """Not a superuser: admin access plus the setting's change permission only."""
@@ -104,8 +102,9 @@ def test_presets_are_rendered_as_json_for_the_page(editor, client):
     page = client.get(edit_url()).content.decode()
 
     data = json.loads(
-        re.search(r'<script id="icarus-smtp-providers" type="application/json">(.*?)</script>',
-                  page, re.S).group(1)
+        re.search(
+            r'<script id="icarus-smtp-providers" type="application/json">(.*?)</script>', page, re.S
+        ).group(1)
     )
     assert data["ionos"]["host"] == "smtp.ionos.de"
     assert data["gmail"]["port"] == 587
@@ -113,8 +112,14 @@ def test_presets_are_rendered_as_json_for_the_page(editor, client):
     assert "App-Passwort" in data["gmail"]["hint"]
     assert "Ende Dezember 2026" in data["microsoft365"]["hint"]
     assert "Absender" in data["ionos"]["hint"]
-    for label in ("IONOS / 1&amp;1", "Strato", "All-Inkl", "Gmail", "Microsoft 365",
-                  "Anderer Anbieter"):
+    for label in (
+        "IONOS / 1&amp;1",
+        "Strato",
+        "All-Inkl",
+        "Gmail",
+        "Microsoft 365",
+        "Anderer Anbieter",
+    ):
         assert label in page
 
 
@@ -274,12 +279,15 @@ def test_test_email_defaults_to_the_editors_own_address(editor, client):
 
     page = client.get(edit_url()).content.decode()
 
-    assert re.search(r'<input type="email" id="icarus-testmail-to" value="editor@example.com"',
-                     page)
+    assert re.search(
+        r'<input type="email" id="icarus-testmail-to" value="editor@example.com"', page
+    )
 
 
-@pytest.mark.parametrize("to", ["", "keine-adresse", "a@example.org, b@example.org",
-                                "a@example.org\r\nBcc: x@example.org"])
+@pytest.mark.parametrize(
+    "to",
+    ["", "keine-adresse", "a@example.org, b@example.org", "a@example.org\r\nBcc: x@example.org"],
+)
 def test_test_email_rejects_anything_but_one_address(server, smtp_editor, client, to):
     configure(server)
     client.force_login(smtp_editor)

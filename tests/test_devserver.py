@@ -25,9 +25,15 @@ def devserver(tmp_path):
     ca_file, maildir = tmp_path / "ca.pem", tmp_path / "mail"
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "django", "icarus_smtp_devserver",
-            f"--port={port}", f"--ca-file={ca_file}", f"--maildir={maildir}",
-            f"--user={USER}", f"--password={PASSWORD}",
+            sys.executable,
+            "-m",
+            "django",
+            "icarus_smtp_devserver",
+            f"--port={port}",
+            f"--ca-file={ca_file}",
+            f"--maildir={maildir}",
+            f"--user={USER}",
+            f"--password={PASSWORD}",
         ],
         env=dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings", PYTHONPATH=str(ROOT)),
         cwd=ROOT,

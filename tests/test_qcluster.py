@@ -14,7 +14,6 @@ from wagtail_icarus_smtp.models import SmtpSettings
 ROOT = Path(__file__).resolve().parent.parent
 
 
-
 @pytest.mark.qcluster
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_runs_the_connection_test(server, qcluster, monkeypatch, editor):

@@ -9,8 +9,8 @@ from django.urls import reverse
 
 from tests.conftest import PASSWORD
 from tests.utils import configure, submit
-from wagtail_icarus_smtp import transport
 from wagtail_icarus_smtp.models import SmtpSettings
+from wagtail_icarus_smtp.smtp import transport
 
 pytestmark = pytest.mark.django_db
 

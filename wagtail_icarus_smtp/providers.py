@@ -128,6 +128,11 @@ def as_json_data():
         }
         for provider in PROVIDERS
     }
-    data[OTHER] = {"label": str(_("Other provider")), "host": "", "port": None,
-                   "domains": [], "hint": str(OTHER_HINT)}
+    data[OTHER] = {
+        "label": str(_("Other provider")),
+        "host": "",
+        "port": None,
+        "domains": [],
+        "hint": str(OTHER_HINT),
+    }
     return data

@@ -1,4 +1,5 @@
-"""Signals other code may listen to."""
+"""Signals other code may listen to, and the ones that carry a step of the data path
+upwards (a lower room announces, a higher one acts; see docs/architecture.md)."""
 
 from django.dispatch import Signal
 
@@ -13,3 +14,14 @@ from django.dispatch import Signal
 #:   ``since``: when the problem started (aware ``datetime``).
 #: ``sender`` is ``wagtail_icarus_smtp.models.AlertState``.
 alert = Signal()
+
+#: Sent after a commit that may have made sending possible (a configuration went live,
+#: sending was switched on): the outbox releases held mail. ``sender``: ``SmtpSettings``.
+sending_possible = Signal()
+
+#: Sent when a tested draft is about to go live (``promoting``) and after it went live
+#: (``promoted``). Arguments: ``settings`` (the draft), ``previous`` (the live
+#: configuration before, or ``None``), ``user``. The outbox's notices listen: the owners
+#: hear of a new mail server through the previous one. ``sender``: ``SmtpSettings``.
+promoting = Signal()
+promoted = Signal()

@@ -19,8 +19,9 @@ import tests.urls
 from tests import smtpservers
 from tests.conftest import MAILBOX
 from tests.utils import committed, configure, submit
-from wagtail_icarus_smtp import failures, outbox, transport
+from wagtail_icarus_smtp import outbox
 from wagtail_icarus_smtp.models import OutboxMessage, SmtpSettings
+from wagtail_icarus_smtp.smtp import failures, transport
 
 pytestmark = pytest.mark.django_db
 

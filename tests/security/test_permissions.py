@@ -25,8 +25,6 @@ def endpoints():
     ]
 
 
-
-
 def call(client, method, url, **extra):
     data = {"to": "x@example.com", "email": "evil@example.com", "host": "evil.example"}
     return getattr(client, method)(url, data if method == "post" else None, **extra)

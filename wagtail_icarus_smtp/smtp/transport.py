@@ -14,7 +14,6 @@ import dataclasses
 import os
 import re
 import smtplib
-import socket
 import ssl
 import threading
 import time
@@ -23,8 +22,10 @@ from django.core.mail.utils import DNS_NAME
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
-from . import conf, hostguard
-from .exceptions import IcarusSmtpError
+from .. import conf
+from ..exceptions import IcarusSmtpError
+from . import failures, hostguard
+from .deadline import Deadline, DeadlineExceeded, is_deadline_error
 
 BARE_EOL = re.compile(rb"\r\n|\r|\n")
 
@@ -52,10 +53,6 @@ class TlsUnavailable(IcarusSmtpError, smtplib.SMTPException):
     category = "tls_unavailable"
 
 
-class DeadlineExceeded(TimeoutError):
-    """The total deadline of one SMTP exchange has passed."""
-
-
 class ReplyTooLong(IcarusSmtpError):
     """A reply went past ``MAX_REPLY_LINES`` or ``MAX_REPLY_BYTES``; the connection is
     closed. Not an ``OSError``, so smtplib passes it on instead of hiding it."""
@@ -73,11 +70,14 @@ class UnsendableCredentials(IcarusSmtpError):
     category = "auth"
 
 
-def reset():
+def reset(**kwargs):
     """Forget the cached TLS context and sessions (called when settings change)."""
     global _tls_context, _tls_context_key
     _tls_context = _tls_context_key = None
     _sessions.clear()
+
+
+conf.reloaded.connect(reset, dispatch_uid="wagtail_icarus_smtp.transport")
 
 
 def _ca_file_key():
@@ -123,23 +123,6 @@ class Mailbox:
     port: int
     username: str
     password: str = dataclasses.field(repr=False)
-
-
-class Deadline:
-    """A point in time after which an exchange must give up."""
-
-    def __init__(self, seconds):
-        self.expires = time.monotonic() + seconds
-
-    @property
-    def expired(self):
-        return time.monotonic() >= self.expires
-
-    def remaining(self):
-        left = self.expires - time.monotonic()
-        if left <= 0:
-            raise DeadlineExceeded("the SMTP deadline has passed")
-        return left
 
 
 class _DeadlineReader:
@@ -272,8 +255,6 @@ def _auth_error(error, secrets):
     become our own errors (categories ``protocol`` and ``auth``) instead of escaping
     as ``binascii.Error`` or ``UnicodeEncodeError``.
     """
-    from . import failures  # failures imports this module
-
     if is_deadline_error(error):
         return DeadlineExceeded("the SMTP deadline has passed")
     if isinstance(error, IcarusSmtpError):
@@ -403,12 +384,3 @@ def probe(mailbox, *, debuglevel=0):
     finally:
         quit_quietly(client)
     return time.monotonic() - started
-
-
-def is_deadline_error(error):
-    """True when ``error`` (or what caused it) is our deadline or a socket timeout."""
-    while error is not None:
-        if isinstance(error, (DeadlineExceeded, socket.timeout)):
-            return True
-        error = error.__cause__ or error.__context__
-    return False

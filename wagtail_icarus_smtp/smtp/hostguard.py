@@ -18,8 +18,8 @@ import socket
 
 from django.utils.translation import gettext_lazy as _
 
-from . import conf
-from .exceptions import IcarusSmtpError
+from .. import conf
+from ..exceptions import IcarusSmtpError
 
 #: Replaced in tests by a resolver that answers what a test needs (e.g. rebinding).
 resolver = socket.getaddrinfo

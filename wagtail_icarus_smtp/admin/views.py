@@ -21,9 +21,12 @@ from wagtail.admin.filters import WagtailFilterSet
 from wagtail.admin.ui.tables import Column, UserColumn
 from wagtail.admin.views.generic import IndexView
 
-from . import alerts, audit, headers, ratelimit, report, testmail
-from . import status as states
-from .models import SmtpSettings, SmtpStatusEvent
+from .. import audit
+from .. import status as states
+from ..models import SmtpSettings, SmtpStatusEvent
+from ..outbox import alerts
+from ..smtp import headers
+from . import ratelimit, report, testmail
 
 
 def user_can_change(user):
@@ -86,7 +89,9 @@ def testmail_view(request):
         headers.check_address(to)
     except ValidationError:
         return _testmail_response(
-            request, smtp_settings, testmail.Outcome(False, _("Enter a valid e-mail address.")),
+            request,
+            smtp_settings,
+            testmail.Outcome(False, _("Enter a valid e-mail address.")),
             status=400,
         )
     try:

@@ -8,12 +8,11 @@ import django_filters
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
-from django.urls import include, path, reverse
+from django.urls import path, reverse
 from django.utils.functional import cached_property
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
-from wagtail import hooks
 from wagtail.admin.filters import DateRangePickerWidget, WagtailFilterSet
 from wagtail.admin.menu import MenuItem
 from wagtail.admin.ui.tables import Column, DateColumn, TitleColumn
@@ -21,8 +20,10 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.views.reports import ReportView
 from wagtail.permission_policies import ModelPermissionPolicy
 
-from . import audit, outbox, ratelimit
-from .models import OutboxMessage, SmtpLiveConfiguration, SmtpSettings
+from .. import audit, outbox, queue
+from ..models import OutboxMessage, SmtpLiveConfiguration, SmtpSettings
+from ..models.outbox import DEFERRED, FAILED, HELD, QUEUED, SENT
+from . import ratelimit
 
 NAMESPACE = "wagtail_icarus_smtp_outbox"
 permission_policy = ModelPermissionPolicy(SmtpSettings)
@@ -129,19 +130,19 @@ class DeliveryLogView(PermissionRequired, ReportView):
 #: action -> (statuses it applies to, outbox function, audit action, success text)
 ACTIONS = {
     "release": (
-        (outbox.HELD, outbox.DEFERRED),
+        (HELD, DEFERRED),
         outbox.release,
         "outbox_released",
         _("The message will be sent now."),
     ),
     "resend": (
-        (outbox.SENT, outbox.FAILED),
+        (SENT, FAILED),
         outbox.resend,
         "outbox_resent",
         _("The message will be sent again."),
     ),
     "discard": (
-        (outbox.QUEUED, outbox.HELD, outbox.DEFERRED),
+        (QUEUED, HELD, DEFERRED),
         None,
         "outbox_discarded",
         _("The message was discarded and will not be sent."),
@@ -284,9 +285,7 @@ class MessageActionView(MessageView):
             **extra,
         )
         if self.action != "discard":
-            from . import tasks
-
-            tasks.enqueue_delivery()
+            queue.enqueue_delivery()
         messages.success(request, success)
         return redirect(f"{NAMESPACE}:detail", pk)
 
@@ -314,7 +313,7 @@ class DeliveryLogMenuItem(MenuItem):
         return _allowed(request.user)
 
 
-def _urls():
+def urls():
     return [
         path("", DeliveryLogView.as_view(), name="index"),
         path("results/", DeliveryLogView.as_view(results_only=True), name="index_results"),
@@ -324,19 +323,3 @@ def _urls():
             for name in ACTIONS
         ),
     ]
-
-
-@hooks.register("register_admin_urls")
-def register_outbox_urls():
-    return [path("icarus-smtp/outbox/", include((_urls(), NAMESPACE), namespace=NAMESPACE))]
-
-
-@hooks.register("register_reports_menu_item")
-def register_delivery_log_menu_item():
-    return DeliveryLogMenuItem(
-        _("Delivery log"),
-        reverse(f"{NAMESPACE}:index"),
-        name="icarus-smtp-delivery-log",
-        icon_name="mail",
-        order=900,
-    )

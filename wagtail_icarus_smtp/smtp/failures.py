@@ -13,11 +13,14 @@ import ssl
 
 from django.views.decorators.debug import sensitive_variables
 
-from . import transport
-from .exceptions import IcarusSmtpError
-from .status import Category
+from ..exceptions import IcarusSmtpError
+from ..status import Category
+from . import deadline
 
 MAX_REPLY = 500
+#: What one SMTP exchange may raise besides a bug: network and TLS errors, smtplib's
+#: errors and our own (deadline, host guard, malformed replies).
+EXCHANGE_ERRORS = (OSError, IcarusSmtpError, smtplib.SMTPException)
 ENHANCED = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 #: A run of base64 characters (standard or URL-safe alphabet, optional padding).
 BASE64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]{4,}={0,2}")
@@ -87,7 +90,7 @@ def _reply_failure(error):
 
 
 def _error_category(error):
-    if transport.is_deadline_error(error):
+    if deadline.is_deadline_error(error):
         return Category.TIMEOUT
     if isinstance(error, ssl.SSLCertVerificationError):
         return Category.CERTIFICATE

@@ -14,7 +14,8 @@ from wagtail.admin.panels import FieldPanel, MultiFieldPanel, Panel
 from wagtail.admin.templatetags.wagtailadmin_tags import formattedfield
 from wagtail.admin.widgets import SwitchInput
 
-from . import providers, report
+from .. import providers
+from . import report, testmail
 
 #: Shown in the red frame of a required field that is still empty.
 MISSING_MESSAGE = _("Required field — please fill in.")
@@ -130,7 +131,7 @@ class ProviderPanel(FieldPanel):
 
 
 class SendingSwitchPanel(FieldPanel):
-    """"SMTP mail sending" as an on/off switch, with the seed's wording and warning."""
+    """ "SMTP mail sending" as an on/off switch, with the seed's wording and warning."""
 
     def __init__(self, field_name, **kwargs):
         kwargs.setdefault("widget", SwitchInput)
@@ -153,8 +154,6 @@ class TestMailPanel(Panel):
         template_name = "wagtail_icarus_smtp/panels/testmail.html"
 
         def get_context_data(self, parent_context=None):
-            from . import testmail
-
             context = super().get_context_data(parent_context)
             user = getattr(self.request, "user", None)
             context["default_to"] = getattr(user, "email", "")
@@ -179,9 +178,7 @@ def settings_panels():
             ],
             heading=_("Access data"),
         ),
-        SendingSwitchPanel(
-            "enabled", help_text=_("Switch on once the setup is complete.")
-        ),
+        SendingSwitchPanel("enabled", help_text=_("Switch on once the setup is complete.")),
         TestMailPanel(heading=_("Test e-mail")),
         HistoryPanel(heading=_("History")),
     ]

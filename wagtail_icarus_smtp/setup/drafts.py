@@ -2,8 +2,8 @@
 
 from django.db import transaction
 
-from . import audit, outbox, status, tasks
-from .models import CONNECTION_FIELDS, SmtpSettings
+from .. import audit, queue, signals, status
+from ..models import CONNECTION_FIELDS, SmtpSettings
 
 
 def needs_test(smtp_settings, previous_connection):
@@ -35,15 +35,23 @@ def save(
         smtp_settings.save()
         smtp_settings.__dict__.pop("current_event", None)
         if test:
-            tasks.enqueue_validation(smtp_settings, user=user)
+            enqueue_test(smtp_settings, user=user)
         else:
             last = smtp_settings.events.first()
             if changed or last is None or last.status != smtp_settings.status:
                 smtp_settings.record(smtp_settings.status, user=user)
         _audit(smtp_settings, changed, previous_target, previous_enabled, user)
         if smtp_settings.enabled and previous_enabled is False:
-            transaction.on_commit(outbox.resume)  # held mail goes out now
+            # held mail goes out now
+            transaction.on_commit(lambda: signals.sending_possible.send(sender=SmtpSettings))
     return smtp_settings
+
+
+def enqueue_test(smtp_settings, *, user=None):
+    """Mark the current draft version as being tested and queue the test after commit."""
+    smtp_settings.record(status.RUNNING, user=user)
+    audit.log(smtp_settings, "test_started", user=user, version=smtp_settings.version)
+    queue.after_commit(queue.VALIDATE, smtp_settings.pk, smtp_settings.version)
 
 
 def changed_fields(smtp_settings, previous_connection):
@@ -69,4 +77,3 @@ def _audit(smtp_settings, changed, previous_target, previous_enabled, user):
     if previous_enabled is not None and previous_enabled != smtp_settings.enabled:
         action = "sending_enabled" if smtp_settings.enabled else "sending_disabled"
         audit.log(smtp_settings, action, user=user)
-

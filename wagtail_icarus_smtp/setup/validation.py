@@ -12,9 +12,11 @@ import logging
 
 from django.views.decorators.debug import sensitive_variables
 
-from . import audit, crypto, failures, live, notices, status, transport
-from .exceptions import IcarusSmtpError
-from .models import SmtpSettings
+from .. import audit, signals, status
+from ..exceptions import IcarusSmtpError
+from ..models import SmtpSettings
+from ..smtp import credentials, failures, transport
+from . import live
 
 logger = logging.getLogger("wagtail_icarus_smtp")
 
@@ -32,25 +34,22 @@ def validate(settings_pk, version, *, user=None):
         return None
     if user is None and smtp_settings.current_event is not None:
         user = smtp_settings.current_event.triggered_by
-    password = ""
+    mailbox = None
     try:
-        password = crypto.decrypt(smtp_settings._password_encrypted)
-        mailbox = transport.Mailbox(
-            host=smtp_settings.host,
-            port=smtp_settings.port,
-            username=smtp_settings.email,
-            password=password,
-        )
+        mailbox = credentials.mailbox(smtp_settings)
         duration = transport.probe(mailbox)
     except Exception as error:  # whatever it was, the test ends: never "running"
-        return _failed(smtp_settings, user, _failure(error, [password]))
+        return _failed(smtp_settings, user, _failure(error, credentials.secrets(mailbox)))
     previous = smtp_settings.live_config
-    notices.before_promotion(smtp_settings, previous, user)
+    signals.promoting.send(
+        sender=SmtpSettings, settings=smtp_settings, previous=previous, user=user
+    )
     event = live.promote(settings_pk, version, duration=duration, user=user)
     if event is not None:
         audit.log(smtp_settings, "test_succeeded", user=user, version=version)
-        if previous is None:
-            notices.after_first_promotion(smtp_settings, user)
+        signals.promoted.send(
+            sender=SmtpSettings, settings=smtp_settings, previous=previous, user=user
+        )
     return event
 
 

@@ -12,7 +12,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import ngettext
 
-from . import status
+from .. import outbox, status
+from ..outbox import alerts
 
 RECENT_EVENTS = 10
 
@@ -85,14 +86,10 @@ def _last_test_label(smtp_settings, event):
 
 
 def _outbox_summary():
-    from . import outbox  # models → panels → report: import at call time
-
     return outbox.summary()
 
 
 def _alerts():
-    from . import alerts  # models → panels → report: import at call time
-
     return alerts.for_admin()
 
 
@@ -150,8 +147,7 @@ def build(smtp_settings, *, events=RECENT_EVENTS):
     }
     if smtp_settings.live_differs and value != status.RUNNING:
         report["live_note"] = _(
-            "Mail is still being sent with the last working settings "
-            "(in use since %(since)s)."
+            "Mail is still being sent with the last working settings (in use since %(since)s)."
         ) % {"since": when(live.promoted_at)}
     elif smtp_settings.live_differs and value == status.RUNNING:
         report["live_note"] = _(

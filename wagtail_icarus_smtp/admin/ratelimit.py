@@ -15,12 +15,11 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from . import conf
+from .. import conf
+from ..models import RateLimitCounter
 
 
 def _counters():
-    from .models import RateLimitCounter  # models imports forms, which imports this module
-
     return RateLimitCounter.objects
 
 

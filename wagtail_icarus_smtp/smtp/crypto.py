@@ -13,18 +13,21 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.debug import sensitive_variables
 
-from . import conf
-from .exceptions import PasswordUnreadable
+from .. import conf
+from ..exceptions import PasswordUnreadable
 
 SALT = b"wagtail_icarus_smtp.crypto.password.v1"
 
 _fernet = None
 
 
-def reset():
+def reset(**kwargs):
     """Forget the cached keys (called when settings change)."""
     global _fernet
     _fernet = None
+
+
+conf.reloaded.connect(reset, dispatch_uid="wagtail_icarus_smtp.crypto")
 
 
 def _derived_key(secret):

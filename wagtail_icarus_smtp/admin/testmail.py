@@ -17,9 +17,11 @@ from django.core.mail import EmailMessage
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
-from . import conf, failures, live, status, transport
-from .exceptions import IcarusSmtpError
-from .models import SmtpLiveConfiguration
+from .. import conf, status
+from ..exceptions import IcarusSmtpError
+from ..models import SmtpLiveConfiguration
+from ..setup import live
+from ..smtp import failures, transport
 
 
 def _reasons():
@@ -31,9 +33,7 @@ def _reasons():
             "There are no working settings yet. The test e-mail is available once the "
             "status shows “Setup complete”."
         ),
-        live.PASSWORD_UNREADABLE: _(
-            "The stored password can no longer be read — enter it again."
-        ),
+        live.PASSWORD_UNREADABLE: _("The stored password can no longer be read — enter it again."),
         live.UNSAFE_SENDER: _(
             "The sender name or address is not allowed. Check the fields Name and E-mail."
         ),

@@ -14,11 +14,10 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from wagtail.contrib.settings.models import BaseGenericSetting, register_setting
 
-from . import conf, crypto
-from . import status as states
-from .exceptions import PasswordUnreadable
-from .forms import SmtpSettingsForm
-from .panels import settings_panels
+from .. import conf
+from .. import status as states
+from ..exceptions import PasswordUnreadable
+from ..smtp import crypto
 
 #: The fields a connection test needs; changing one of them makes a new draft version.
 CONNECTION_FIELDS = ("email", "_password_encrypted", "host", "port")
@@ -70,8 +69,6 @@ class SmtpSettings(BaseGenericSetting):
     )
 
     select_related = ["live"]
-    base_form_class = SmtpSettingsForm
-    panels = settings_panels()
 
     class Meta:
         verbose_name = _("SMTP settings")
@@ -213,112 +210,3 @@ class SmtpStatusEvent(models.Model):
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.status} {self.category}".strip()
-
-
-class OutboxMessage(models.Model):
-    """One message the site handed to the backend: kept until it is delivered.
-
-    ``mime`` holds the message exactly as Django built it (with the caller's own From);
-    the sender is rewritten to the mailbox when it is delivered, so mail held while the
-    mailbox changed goes out From the mailbox in use then. ``recipient_status`` maps
-    each recipient to ``{"status": "sent" | "deferred" | "failed", "reply": …}`` once a
-    server answered for it.
-    """
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        HELD = "held", _("Held")
-        SENDING = "sending", _("Sending")
-        SENT = "sent", _("Sent")
-        DEFERRED = "deferred", _("Deferred")
-        FAILED = "failed", _("Failed")
-
-    created_at = models.DateTimeField(_("accepted"), default=timezone.now, db_index=True)
-    status = models.CharField(_("status"), max_length=10, choices=Status.choices)
-    message_id = models.CharField(_("Message-ID"), max_length=255)
-    subject = models.CharField(_("subject"), max_length=255, blank=True)
-    sender = models.TextField(_("original sender"), blank=True)
-    has_reply_to = models.BooleanField(default=False)
-    recipients = models.JSONField(_("recipients"), default=list)
-    recipient_list = models.CharField(_("recipients"), max_length=1000, blank=True)
-    recipient_status = models.JSONField(default=dict, blank=True)
-    mime = models.BinaryField(null=True, editable=False)
-    attempts = models.PositiveIntegerField(_("attempts"), default=0)
-    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
-    lease_token = models.CharField(max_length=32, blank=True, db_index=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
-    sent_via = models.CharField(
-        _("sent via"),
-        max_length=300,
-        blank=True,
-        help_text="Login, server and port of the configuration that delivered the message.",
-    )
-    last_category = models.CharField(
-        _("failure category"), max_length=30, blank=True, choices=states.Category.choices
-    )
-    last_reply = models.CharField(_("server reply"), max_length=500, blank=True)
-    body_purged_at = models.DateTimeField(_("body deleted"), null=True, blank=True)
-
-    class Meta:
-        verbose_name = _("outgoing message")
-        verbose_name_plural = _("outgoing messages")
-        ordering = ["created_at", "pk"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="icarus_outbox_due")]
-
-    def __str__(self):
-        return f"{self.message_id} {self.status}"
-
-    @property
-    def pending_recipients(self):
-        """Recipients no server has accepted or permanently refused yet."""
-        done = ("sent", "failed")
-        states = self.recipient_status
-        return [r for r in self.recipients if states.get(r, {}).get("status") not in done]
-
-
-class DeliveryAttempt(models.Model):
-    """One try to hand an ``OutboxMessage`` to the mail server, and its outcome."""
-
-    message = models.ForeignKey(
-        OutboxMessage, on_delete=models.CASCADE, related_name="delivery_attempts"
-    )
-    created_at = models.DateTimeField(_("time"), default=timezone.now)
-    status = models.CharField(_("outcome"), max_length=10, choices=OutboxMessage.Status.choices)
-    category = models.CharField(
-        _("failure category"), max_length=30, blank=True, choices=states.Category.choices
-    )
-    reply = models.CharField(_("server reply"), max_length=500, blank=True)
-    refused = models.JSONField(_("refused recipients"), default=dict, blank=True)
-
-    class Meta:
-        verbose_name = _("delivery attempt")
-        verbose_name_plural = _("delivery attempts")
-        ordering = ["created_at", "pk"]
-
-    def __str__(self):
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.status} {self.category}".strip()
-
-
-class AlertState(models.Model):
-    """Whether one kind of alert is active, and when it was last announced."""
-
-    kind = models.CharField(max_length=30, unique=True)
-    active = models.BooleanField(default=False)
-    since = models.DateTimeField(null=True, blank=True)
-    notified_at = models.DateTimeField(null=True, blank=True)
-    message = models.CharField(max_length=500, blank=True)
-
-    def __str__(self):
-        return f"{self.kind}: {'active' if self.active else 'ok'}"
-
-
-class RateLimitCounter(models.Model):
-    """Attempts of one action in one fixed time window, shared by every process."""
-
-    key = models.CharField(max_length=200, unique=True)
-    count = models.PositiveIntegerField(default=0)
-    expires_at = models.DateTimeField(db_index=True)
-
-    def __str__(self):
-        return f"{self.key}: {self.count}"

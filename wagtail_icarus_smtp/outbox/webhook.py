@@ -18,7 +18,7 @@ import re
 import socket
 import urllib.request
 
-from . import transport
+from ..smtp import transport
 
 #: Mentions that notify a whole channel (Slack and Mattermost read them in plain text).
 _CHANNEL_MENTIONS = re.compile(r"@(?=(?:here|channel|all|everyone)\b)", re.IGNORECASE)

@@ -3,8 +3,8 @@
 from django import forms
 from wagtail.admin.ui.components import Component
 
+from ..models import SmtpSettings
 from . import report
-from .models import SmtpSettings
 from .views import edit_url
 
 

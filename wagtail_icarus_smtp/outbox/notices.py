@@ -20,8 +20,11 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.views.decorators.debug import sensitive_variables
 
-from . import audit, live, outbox
-from .exceptions import PasswordUnreadable
+from .. import audit, signals
+from ..exceptions import PasswordUnreadable
+from ..models import SmtpSettings
+from ..setup import live
+from . import delivery, intake, store
 
 logger = logging.getLogger("wagtail_icarus_smtp")
 
@@ -88,13 +91,13 @@ def _envelopes(smtp_settings, previous, user):
     to = recipients(previous)
     if not to:
         return []
-    return [outbox.envelope_of(message(smtp_settings, previous, user, to))]
+    return [intake.envelope_of(message(smtp_settings, previous, user, to))]
 
 
 @sensitive_variables("sending")
 def before_promotion(smtp_settings, previous, user=None):
     """Notify through ``previous`` (the live configuration about to be replaced) when
-    the target changes. Returns the ``outbox.Result``, or ``None`` when nothing to say.
+    the target changes. Returns the ``store.Result``, or ``None`` when nothing to say.
 
     What the previous server does not take stays in the outbox (deferred): a retry
     then goes through the new configuration, which is better than no notice at all.
@@ -107,10 +110,10 @@ def before_promotion(smtp_settings, previous, user=None):
     try:
         sending = live.sending_for(previous, from_name=smtp_settings.from_name)
     except PasswordUnreadable:
-        outbox.accept(envelopes, held=False)
-        result = outbox.Result(deferred=len(envelopes))
+        intake.accept(envelopes, held=False)
+        result = store.Result(deferred=len(envelopes))
     else:
-        result = outbox.send_now(envelopes, sending)
+        result = delivery.send_now(envelopes, sending)
     _log(smtp_settings, previous, user, result)
     return result
 
@@ -124,10 +127,10 @@ def after_first_promotion(smtp_settings, user=None):
         return None
     sending = live.load()
     if sending.mailbox is None:
-        outbox.accept(envelopes, held=True)
-        result = outbox.Result(held=len(envelopes))
+        intake.accept(envelopes, held=True)
+        result = store.Result(held=len(envelopes))
     else:
-        result = outbox.send_now(envelopes, sending)
+        result = delivery.send_now(envelopes, sending)
     _log(smtp_settings, smtp_settings, user, result)
     return result
 
@@ -143,3 +146,20 @@ def _log(smtp_settings, via, user, result):
         via=f"{via.host}:{via.port}",
         sent=sent,
     )
+
+
+def _on_promoting(sender, *, settings, previous, user=None, **kwargs):
+    before_promotion(settings, previous, user)
+
+
+def _on_promoted(sender, *, settings, previous, user=None, **kwargs):
+    if previous is None:
+        after_first_promotion(settings, user)
+
+
+def connect():
+    """Listen to the setup's promotion (called from ``apps.ready``)."""
+    signals.promoting.connect(
+        _on_promoting, sender=SmtpSettings, dispatch_uid="icarus.notices.before"
+    )
+    signals.promoted.connect(_on_promoted, sender=SmtpSettings, dispatch_uid="icarus.notices.after")

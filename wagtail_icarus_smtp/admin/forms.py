@@ -18,7 +18,10 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 from wagtail.admin.forms import WagtailAdminModelForm
 
-from . import conf, crypto, headers, hostguard, providers, ratelimit
+from .. import conf, providers
+from ..setup import drafts
+from ..smtp import crypto, headers, hostguard
+from . import ratelimit
 
 HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
@@ -214,8 +217,6 @@ class SmtpSettingsForm(WagtailAdminModelForm):
 
     @sensitive_variables("password")
     def _post_clean(self):
-        from . import drafts  # models imports this module; drafts imports models
-
         super()._post_clean()
         password = self.cleaned_data.get("password")
         if password:
@@ -227,8 +228,6 @@ class SmtpSettingsForm(WagtailAdminModelForm):
                 self.add_error(None, str(error))
 
     def save(self, commit=True):
-        from . import drafts
-
         instance = super().save(commit=False)
         if commit:
             drafts.save(

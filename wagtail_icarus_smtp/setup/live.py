@@ -4,11 +4,11 @@ import dataclasses
 from datetime import timedelta
 
 from django.db import transaction
-from django.views.decorators.debug import sensitive_variables
 
-from . import crypto, headers, status, transport
-from .exceptions import PasswordUnreadable
-from .models import SmtpLiveConfiguration, SmtpSettings
+from .. import signals, status
+from ..exceptions import PasswordUnreadable
+from ..models import SmtpLiveConfiguration, SmtpSettings
+from ..smtp import credentials, headers, transport
 
 #: Why nothing can be sent right now (``Sending.reason``).
 DISABLED = "disabled"
@@ -36,9 +36,7 @@ def promote(settings_pk, version, *, duration, user=None):
                 "version": version,
             },
         )
-        from . import outbox  # it reads the live configuration
-
-        transaction.on_commit(outbox.resume)
+        transaction.on_commit(lambda: signals.sending_possible.send(sender=SmtpSettings))
         return smtp_settings.record(
             status.COMPLETE, user=user, duration=timedelta(seconds=duration)
         )
@@ -72,13 +70,10 @@ def load():
         return Sending(None, reason=PASSWORD_UNREADABLE, settings_pk=smtp_settings.pk)
 
 
-@sensitive_variables("password")
 def sending_for(live, *, from_name=""):
     """A ``Sending`` through the live configuration row ``live``, whether sending is
     switched on or not (the health check, notices to the owners).
 
     Raises ``PasswordUnreadable`` when the stored password cannot be decrypted.
     """
-    password = crypto.decrypt(live._password_encrypted)
-    mailbox = transport.Mailbox(live.host, live.port, live.email, password)
-    return Sending(mailbox, from_name=from_name, settings_pk=live.settings_id)
+    return Sending(credentials.mailbox(live), from_name=from_name, settings_pk=live.settings_id)

@@ -10,15 +10,15 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django_q.tasks import async_task
 
-from . import conf, outbox, signals, tasks, webhook
-from .models import AlertState, DeliveryAttempt
+from .. import conf, queue, signals
+from ..models import AlertState, DeliveryAttempt
+from ..models.outbox import FAILED
+from . import housekeeping, webhook
 
 logger = logging.getLogger("wagtail_icarus_smtp")
 
@@ -42,7 +42,7 @@ ADMIN_TEXTS = {
 def evaluate(result=None, *, live_failure=None, live_ok=None):
     """Compare the current conditions with the stored alert states; announce changes.
 
-    ``result`` is an ``outbox.Result`` (its connection failure counts as the live
+    ``result`` is an ``store.Result`` (its connection failure counts as the live
     configuration not working); ``live_failure``/``live_ok`` come from a health check.
     Returns the announcements made as ``(kind, active, reminder)`` tuples. Their texts
     (signal, webhook) are in the site's language, ``LANGUAGE_CODE``.
@@ -62,7 +62,7 @@ def _evaluate(result, live_failure, live_ok):
         announced += _update(
             LIVE_NOT_WORKING, False, gettext("The SMTP connection works again."), now
         )
-    failed = DeliveryAttempt.objects.filter(status=outbox.FAILED, created_at__gte=now - window)
+    failed = DeliveryAttempt.objects.filter(status=FAILED, created_at__gte=now - window)
     count = failed.count()
     announced += _update(
         DELIVERIES_FAILING,
@@ -75,7 +75,7 @@ def _evaluate(result, live_failure, live_ok):
         % {"count": count, "minutes": _minutes(window)},
         now,
     )
-    summary = outbox.summary(now)
+    summary = housekeeping.summary(now)
     age = summary["oldest_age_seconds"]
     waiting = summary["waiting"]
     announced += _update(
@@ -132,7 +132,7 @@ def notify(kind, *, active, reminder, message, since):
     )
     if conf.get("ALERT_WEBHOOK_URL"):
         args = (kind, active, reminder, message, since.isoformat() if since else None)
-        transaction.on_commit(lambda: async_task(tasks.ALERT_WEBHOOK, *args, group=tasks.GROUP))
+        queue.after_commit(queue.ALERT_WEBHOOK, *args)
 
 
 def post_webhook(kind, *, active, reminder, message, since_iso):
