@@ -115,7 +115,7 @@ def test_there_is_no_import_cycle():
         stack.append(node)
         for target in sorted(edges.get(node, ())):
             if seen.get(target) == "open":
-                cycles.append(stack[stack.index(target) :] + [target])
+                cycles.append([*stack[stack.index(target) :], target])
             elif target not in seen:
                 visit(target)
         stack.pop()

@@ -26,6 +26,20 @@ MEDIA = forms.Media(
 )
 
 
+def stored(bound_panel):
+    """The settings as stored: a rejected submission has changed the instance in memory.
+
+    Read again once per request, shared by the panels that need it."""
+    if bound_panel.form is None or not bound_panel.form.is_bound:
+        return bound_panel.instance
+    request = bound_panel.request
+    found = getattr(request, "_icarus_smtp_stored", None)
+    if found is None or found.pk != bound_panel.instance.pk:
+        found = type(bound_panel.instance).objects.get(pk=bound_panel.instance.pk)
+        request._icarus_smtp_stored = found
+    return found
+
+
 class StatusPanel(Panel):
     """The status bar: state, explanation and fix, last test, sending on or off.
 
@@ -42,15 +56,9 @@ class StatusPanel(Panel):
         def get_context_data(self, parent_context=None):
             context = super().get_context_data(parent_context)
             if self.instance.pk:
-                context["report"] = report.build(self._saved())
+                context["report"] = report.build(stored(self))
                 context["status_url"] = reverse("wagtail_icarus_smtp:status")
             return context
-
-        def _saved(self):
-            """What is stored: a rejected submission has changed the instance in memory."""
-            if self.form is not None and self.form.is_bound:
-                return type(self.instance).objects.get(pk=self.instance.pk)
-            return self.instance
 
 
 class HistoryPanel(Panel):
@@ -62,7 +70,7 @@ class HistoryPanel(Panel):
         def get_context_data(self, parent_context=None):
             context = super().get_context_data(parent_context)
             if self.instance.pk:
-                context["events"] = report.build(self.instance)["events"]
+                context["events"] = report.event_rows(self.instance.recent_events)
                 context["history_url"] = reverse("wagtail_icarus_smtp:history")
             return context
 
@@ -158,7 +166,8 @@ class TestMailPanel(Panel):
             user = getattr(self.request, "user", None)
             context["default_to"] = getattr(user, "email", "")
             context["url"] = reverse("wagtail_icarus_smtp:testmail")
-            context["unavailable"] = testmail.unavailable_reason()
+            saved = stored(self) if self.instance.pk else None
+            context["unavailable"] = testmail.unavailable_reason(saved)
             return context
 
 

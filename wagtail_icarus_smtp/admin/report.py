@@ -13,9 +13,8 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import ngettext
 
 from .. import outbox, status
+from ..models.settings import RECENT_EVENTS
 from ..outbox import alerts
-
-RECENT_EVENTS = 10
 
 #: Wagtail admin icon of each state (the page's status bar and the dashboard panel).
 ICONS = {
@@ -38,6 +37,11 @@ FIELD_LABELS = {
 def when(value):
     """A localised short date and time, in the site's time zone."""
     return date_format(localtime(value), "SHORT_DATETIME_FORMAT")
+
+
+def event_rows(events):
+    """The history rows the admin shows for ``events`` (JSON-serialisable)."""
+    return [_event_row(event) for event in events]
 
 
 def _event_row(event):
@@ -70,11 +74,7 @@ def _last_test_label(smtp_settings, event):
     """When the current data was last tested, in words; empty before any test."""
     if event is not None and event.status == status.RUNNING:
         return _("Test started %(time)s") % {"time": when(event.created_at)}
-    last_test = (
-        smtp_settings.events.filter(status__in=(status.COMPLETE, status.FAILED))
-        .order_by("-created_at", "-pk")
-        .first()
-    )
+    last_test = smtp_settings.last_test()
     if last_test is None:
         return _("Not tested yet")
     if last_test.duration is not None:
@@ -107,13 +107,20 @@ def _waiting_label(summary):
 
 
 def build(smtp_settings, *, events=RECENT_EVENTS):
-    """Return a JSON-serialisable dict describing the current state."""
+    """Return a JSON-serialisable dict describing the current state.
+
+    Reads the settings' recent events once (the current event and the last test come
+    from them), the outbox summary and the alerts: four queries with the settings row,
+    and the password is decrypted at most once. Build it once per request.
+    """
+    recent = smtp_settings.recent_events
+    if events > RECENT_EVENTS:  # the operator command may ask for more
+        recent = list(smtp_settings.events.select_related("triggered_by")[:events])
     value = smtp_settings.status
     category = smtp_settings.failure_category
     label, explanation, fix = status.category_help(category)
     event = smtp_settings.current_event
     live = smtp_settings.live_config
-    recent = smtp_settings.events.select_related("triggered_by")[:events]
     outbox_summary = _outbox_summary()
     report = {
         "status": value,
@@ -143,7 +150,7 @@ def build(smtp_settings, *, events=RECENT_EVENTS):
         "alerts": _alerts(),
         "waiting_count": outbox_summary["waiting"],
         "waiting_label": _waiting_label(outbox_summary),
-        "events": [_event_row(row) for row in recent],
+        "events": event_rows(recent[:events]),
     }
     if smtp_settings.live_differs and value != status.RUNNING:
         report["live_note"] = _(

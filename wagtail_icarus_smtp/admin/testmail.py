@@ -57,17 +57,23 @@ class Outcome:
 
 
 @sensitive_variables("sending")
-def unavailable_reason():
-    """Why no test e-mail can be sent right now (translated), or ``""``."""
-    sending = live.load()
+def unavailable_reason(smtp_settings=None):
+    """Why no test e-mail can be sent right now (translated), or ``""``.
+
+    ``smtp_settings``: the instance the page has read already (else it is read)."""
+    sending = live.load() if smtp_settings is None else live.sending_of(smtp_settings)
     if sending.mailbox is not None:
         return ""
-    return _reason(sending)
+    return _reason(sending, smtp_settings)
 
 
-def _reason(sending):
+def _reason(sending, smtp_settings=None):
     reason = sending.reason
-    if reason == live.DISABLED and not SmtpLiveConfiguration.objects.exists():
+    if smtp_settings is not None:
+        has_live = smtp_settings.live_config is not None
+    else:
+        has_live = SmtpLiveConfiguration.objects.exists()
+    if reason == live.DISABLED and not has_live:
         reason = live.NOT_CONFIGURED  # first things first: the setup, then the switch
     return _reasons().get(reason, _("Sending is not possible right now."))
 

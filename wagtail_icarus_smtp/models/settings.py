@@ -21,6 +21,8 @@ from ..smtp import crypto
 
 #: The fields a connection test needs; changing one of them makes a new draft version.
 CONNECTION_FIELDS = ("email", "_password_encrypted", "host", "port")
+#: How many status events the status report shows (and reads in one query).
+RECENT_EVENTS = 10
 
 
 @register_setting(icon="mail")
@@ -91,18 +93,51 @@ class SmtpSettings(BaseGenericSetting):
 
     @property
     def password_readable(self):
-        try:
-            crypto.decrypt(self._password_encrypted)
-        except PasswordUnreadable:
-            return False
-        return True
+        """The stored password can be decrypted (decrypted once per stored value)."""
+        stored = self._password_encrypted
+        known = self.__dict__.get("_readable")
+        if known is None or known[0] != stored:
+            try:
+                crypto.decrypt(stored)
+            except PasswordUnreadable:
+                known = (stored, False)
+            else:
+                known = (stored, True)
+            self.__dict__["_readable"] = known
+        return known[1]
 
     # -- status ------------------------------------------------------------------------
 
     @cached_property
+    def recent_events(self):
+        """The newest ``RECENT_EVENTS`` status events, newest first (one query)."""
+        return list(self.events.select_related("triggered_by")[:RECENT_EVENTS])
+
+    @cached_property
     def current_event(self):
         """The newest status event of the current draft version, or ``None``."""
+        if "recent_events" in self.__dict__:  # read already (the status report)
+            for event in self.recent_events:
+                if event.version == self.version:
+                    return event
+            if len(self.recent_events) < RECENT_EVENTS:
+                return None  # every event was read: none of this version
         return self.events.filter(version=self.version).order_by("-created_at", "-pk").first()
+
+    def last_test(self):
+        """The newest finished test (complete or failed) of any version, or ``None``."""
+        for event in self.recent_events:
+            if event.status in (states.COMPLETE, states.FAILED):
+                return event
+        if len(self.recent_events) < RECENT_EVENTS:
+            return None
+        finished = self.events.filter(status__in=(states.COMPLETE, states.FAILED))
+        return finished.order_by("-created_at", "-pk").first()
+
+    def forget_events(self):
+        """After a new event was written: read them again when next asked."""
+        self.__dict__.pop("current_event", None)
+        self.__dict__.pop("recent_events", None)
 
     @property
     def status(self):
@@ -145,7 +180,7 @@ class SmtpSettings(BaseGenericSetting):
             triggered_by=user if user is not None and user.is_authenticated else None,
             version=self.version,
         )
-        self.__dict__.pop("current_event", None)
+        self.forget_events()
         return event
 
     record.alters_data = True

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from django.db.models import Count, Min
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from .. import conf
@@ -29,17 +29,18 @@ def purge(now=None):
 
 def counts():
     """``{status: count}`` for every status (zeros included)."""
-    found = dict(OutboxMessage.objects.order_by().values_list("status").annotate(n=Count("pk")))
-    return {value: found.get(value, 0) for value in Status.values}
+    return summary()["counts"]
 
 
 def summary(now=None):
-    """What the status bar and the operator command show (JSON-serialisable)."""
+    """What the status bar and the operator command show (JSON-serialisable); one query."""
     now = now or timezone.now()
-    by_status = counts()
-    oldest = OutboxMessage.objects.filter(status__in=(HELD, DEFERRED)).aggregate(Min("created_at"))[
-        "created_at__min"
-    ]
+    found = OutboxMessage.objects.order_by().aggregate(
+        **{value: Count("pk", filter=Q(status=value)) for value in Status.values},
+        oldest=Min("created_at", filter=Q(status__in=(HELD, DEFERRED))),
+    )
+    oldest = found.pop("oldest")
+    by_status = {value: found[value] for value in Status.values}
     return {
         "counts": by_status,
         "held": by_status[HELD],

@@ -33,7 +33,7 @@ def save(
         if test or changed:
             smtp_settings.version += 1
         smtp_settings.save()
-        smtp_settings.__dict__.pop("current_event", None)
+        smtp_settings.forget_events()
         if test:
             enqueue_test(smtp_settings, user=user)
         else:
