@@ -239,6 +239,9 @@ def test_test_email_is_sent_through_the_live_configuration_with_a_masked_transcr
     assert "C: STARTTLS" in data["transcript"]
     assert "S: 235" in data["transcript"]
     assert "(credentials masked)" in data["transcript"]
+    assert "S: 354 " in data["transcript"]  # DATA's reply as a line, not smtplib's tuple
+    assert "S: (" not in data["transcript"]
+    assert data["transcript"].startswith("S: 220")  # the greeting is recorded too
     assert PASSWORD not in response.content.decode()
     assert B64 not in response.content.decode()
     received = server.wait_for_messages(1)[0]

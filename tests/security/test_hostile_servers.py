@@ -162,9 +162,10 @@ def test_endless_ehlo_ends_a_delivery_in_time_as_protocol(
 
 
 def test_a_long_conversation_keeps_only_the_beginning_of_its_transcript(
-    turns_hostile, smtp_editor, client, short_deadline
+    turns_hostile, smtp_editor, client, short_deadline, monkeypatch
 ):
     """Every reply within its budget, but many of them: the transcript is shortened."""
+    monkeypatch.setattr(transport, "MAX_TRANSCRIPT", 16 * 1024)  # three long replies pass it
     long_reply = "\n".join(["250-" + "y" * 150] * 90 + ["250 OK"])
     turns_hostile(then=[long_reply, long_reply, "354 go ahead", long_reply, "221 Bye"])
     client.force_login(smtp_editor)

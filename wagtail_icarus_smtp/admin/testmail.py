@@ -5,7 +5,6 @@ AUTH exchange and keeps only the beginning of a long conversation; every line is
 once more against the password and its base64 forms before it leaves this module.
 """
 
-import ast
 import dataclasses
 import email.policy
 import smtplib
@@ -189,19 +188,9 @@ def _masked(transcript, secrets):
 
 
 def _readable(entry):
-    """smtplib's debug line (``send: '…'``, ``reply: b'…'``) as plain protocol lines."""
+    """A transcript line (``C: …``, ``S: …``) as shown, markers translated."""
     if entry == transport.TRANSCRIPT_CUT:
         return ["… " + _("(transcript shortened)")]
-    kind, _sep, rest = entry.partition(": ")
-    if kind == "reply" and rest.startswith("retcode"):
-        return []  # smtplib's summary of the reply lines just shown
-    if kind == "send" and rest.endswith("(credentials masked)"):
-        return ["C: **** " + _("(credentials masked)")]
-    try:
-        value = ast.literal_eval(rest)
-    except (ValueError, SyntaxError):
-        value = rest
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="replace")
-    prefix = "C: " if kind == "send" else "S: "
-    return [prefix + line for line in str(value).splitlines()]
+    if entry == transport.CREDENTIALS_MASKED:
+        return [entry + " " + _("(credentials masked)")]
+    return [entry]

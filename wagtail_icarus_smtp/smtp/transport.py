@@ -45,6 +45,8 @@ MAX_REPLY_BYTES = 16 * 1024
 MAX_TRANSCRIPT = 64 * 1024
 #: The transcript line that stands for everything after ``MAX_TRANSCRIPT``.
 TRANSCRIPT_CUT = "cut: transcript shortened"
+#: The transcript line that stands for what the client sent during AUTH.
+CREDENTIALS_MASKED = "C: ****"
 
 
 class TlsUnavailable(IcarusSmtpError, smtplib.SMTPException):
@@ -146,6 +148,7 @@ class _DeadlineReader:
             end = min(end, limit)
         line, self.buffer = self.buffer[:end], self.buffer[end:]
         self.client.spend_reply_budget(line)
+        self.client.record("S: ", line)
         return line
 
     def close(self):
@@ -210,7 +213,28 @@ class _DeadlineMixin:
     def send(self, s):
         if self.sock is not None:
             self.sock.settimeout(self.deadline.remaining())
+            self.record("C: ", s)
         return super().send(s)
+
+    def record(self, prefix, data):
+        """Add what passed the socket to the transcript, line by line (``prefix``
+        ``C: `` for the client, ``S: `` for the server); AUTH only as ``****``.
+        Lines and their line breaks count; room is kept for the "shortened" line."""
+        budget = MAX_TRANSCRIPT - 100
+        if self.transcript is None or self._transcript_size >= budget:
+            return
+        if self._masking and prefix == "C: ":
+            lines = [CREDENTIALS_MASKED]
+        else:
+            text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+            lines = [prefix + line for line in text.splitlines()]
+        for line in lines:
+            room = budget - self._transcript_size
+            self.transcript.append(line[:room])
+            self._transcript_size += len(line) + 1
+            if self._transcript_size >= budget:
+                self.transcript.append(TRANSCRIPT_CUT)
+                return
 
     def starttls(self, **kwargs):
         self.sock.settimeout(self.deadline.remaining())
@@ -234,17 +258,7 @@ class _DeadlineMixin:
     def _print_debug(self, *args):
         if self._masking and args and str(args[0]).startswith("send:"):
             args = ("send:", "'****' (credentials masked)")
-        if self.transcript is None:
-            super()._print_debug(*args)
-            return
-        room = MAX_TRANSCRIPT - self._transcript_size
-        if room <= 0:
-            return  # shortened already
-        line = " ".join(str(arg) for arg in args)
-        self.transcript.append(line[:room])
-        self._transcript_size += len(line)
-        if self._transcript_size >= MAX_TRANSCRIPT:
-            self.transcript.append(TRANSCRIPT_CUT)
+        super()._print_debug(*args)
 
 
 @sensitive_variables()
@@ -313,7 +327,7 @@ def connect(mailbox, deadline, *, debuglevel=0, transcript=None):
     else:
         client = SMTP(mailbox.host, mailbox.port, **options)
     try:
-        client.set_debuglevel(max(debuglevel, 1 if transcript is not None else 0))
+        client.set_debuglevel(debuglevel)
         if tls_mode(mailbox.port) != "ssl":
             client.ehlo()
             if not client.has_extn("starttls"):
