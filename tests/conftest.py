@@ -142,3 +142,9 @@ def qcluster(server, ca):
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+@pytest.fixture
+def our_backend(settings):
+    """Django's test runner swaps in the locmem backend; select ours explicitly."""
+    settings.EMAIL_BACKEND = "wagtail_icarus_smtp.backends.EmailBackend"

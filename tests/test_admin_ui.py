@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
 from tests.conftest import MAILBOX, PASSWORD
-from tests.utils import configure, german, submit
+from tests.utils import XHR, configure, edit_url, german, submit
 from wagtail_icarus_smtp import providers
 from wagtail_icarus_smtp.models import SmtpSettings
 
@@ -18,14 +18,7 @@ pytestmark = pytest.mark.django_db
 
 MISSING_DE = "Pflichtfeld \N{EN DASH} bitte ausfüllen."
 
-XHR = {"HTTP_X_REQUESTED_WITH": "XMLHttpRequest"}
 B64 = base64.b64encode(PASSWORD.encode()).decode()
-
-
-def edit_url():
-    return reverse(
-        "wagtailsettings:edit", args=["wagtail_icarus_smtp", "smtpsettings", SmtpSettings.load().pk]
-    )
 
 
 def input_tag(page, name):

@@ -6,16 +6,14 @@ import subprocess
 import sys
 import time
 from email import message_from_bytes
-from pathlib import Path
 
 import pytest
 from django.core import mail
 
 from tests import smtpservers
-from tests.utils import committed, submit
+from tests.utils import ROOT, committed, submit
 from wagtail_icarus_smtp.models import SmtpSettings
 
-ROOT = Path(__file__).resolve().parent.parent
 USER, PASSWORD = "system@dropzone-musterstadt.de", "demo-passwort"
 
 

@@ -21,14 +21,7 @@ from wagtail_icarus_smtp.models.outbox import DEFERRED
 from wagtail_icarus_smtp.outbox import store  # noqa: F401 (outbox.store.Batch)
 from wagtail_icarus_smtp.smtp import failures
 
-pytestmark = pytest.mark.django_db
-
-BACKEND = "wagtail_icarus_smtp.backends.EmailBackend"
-
-
-@pytest.fixture(autouse=True)
-def our_backend(settings):
-    settings.EMAIL_BACKEND = BACKEND
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("our_backend")]
 
 
 @pytest.fixture

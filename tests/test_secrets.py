@@ -8,7 +8,7 @@ from django.db import connection
 from django.urls import reverse
 
 from tests.conftest import PASSWORD
-from tests.utils import configure, submit
+from tests.utils import configure, edit_url, submit
 from wagtail_icarus_smtp.models import SmtpSettings
 from wagtail_icarus_smtp.smtp import transport
 
@@ -22,12 +22,6 @@ def assert_secret_free(text, *, ciphertext=None):
     assert B64 not in text
     if ciphertext:
         assert ciphertext not in text
-
-
-def edit_url():
-    return reverse(
-        "wagtailsettings:edit", args=["wagtail_icarus_smtp", "smtpsettings", SmtpSettings.load().pk]
-    )
 
 
 def test_admin_page_and_json_never_contain_the_password(server, editor, client):

@@ -18,15 +18,13 @@ from django.views.debug import ExceptionReporter
 import tests.urls
 from tests import smtpservers
 from tests.conftest import MAILBOX
-from tests.utils import committed, configure, submit
+from tests.utils import XHR, committed, configure, submit
 from wagtail_icarus_smtp import outbox
 from wagtail_icarus_smtp.models import OutboxMessage, SmtpSettings
 from wagtail_icarus_smtp.smtp import failures, transport
 
 pytestmark = pytest.mark.django_db
 
-XHR = {"HTTP_X_REQUESTED_WITH": "XMLHttpRequest"}
-BACKEND = "wagtail_icarus_smtp.backends.EmailBackend"
 LOCMEM = "django.core.mail.backends.locmem.EmailBackend"
 #: ICARUS_SMTP_TIMEOUT in these tests, and what a request may take on top of it.
 DEADLINE = 3
@@ -62,12 +60,6 @@ urlpatterns = [path("book/", book, name="send-booking"), *tests.urls.urlpatterns
 @pytest.fixture
 def short_deadline(settings):
     settings.ICARUS_SMTP_TIMEOUT = DEADLINE
-
-
-@pytest.fixture
-def our_backend(settings):
-    """Django's test runner swaps in the locmem backend; select ours explicitly."""
-    settings.EMAIL_BACKEND = BACKEND
 
 
 @pytest.fixture

@@ -4,12 +4,10 @@ import pytest
 from django.urls import reverse
 
 from tests.conftest import MAILBOX
-from tests.utils import configure
+from tests.utils import XHR, configure
 from wagtail_icarus_smtp.models import SmtpSettings
 
 pytestmark = pytest.mark.django_db
-
-XHR = {"HTTP_X_REQUESTED_WITH": "XMLHttpRequest"}
 
 
 def endpoints():
