@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
 
 from . import audit
-from .admin import delivery_log, views
+from .admin import delivery_log, permissions, views
 from .admin.dashboard import SmtpStatusDashboardPanel
 from .models import SmtpSettings
 
@@ -53,7 +53,7 @@ def paused_sending_banner():
 
 @hooks.register("construct_homepage_panels")
 def add_dashboard_panel(request, panels):
-    if views.user_can_change(request.user):
+    if permissions.user_can_change(request.user):
         panels.append(SmtpStatusDashboardPanel())
 
 

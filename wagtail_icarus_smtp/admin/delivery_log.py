@@ -6,7 +6,6 @@ Only users who may change the SMTP settings see or touch any of it.
 
 import django_filters
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.functional import cached_property
@@ -18,28 +17,16 @@ from wagtail.admin.menu import MenuItem
 from wagtail.admin.ui.tables import Column, DateColumn, TitleColumn
 from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.views.reports import ReportView
-from wagtail.permission_policies import ModelPermissionPolicy
 
 from .. import audit, outbox, queue
 from ..models import OutboxMessage, SmtpLiveConfiguration, SmtpSettings
 from ..models.outbox import DEFERRED, FAILED, HELD, QUEUED, SENT
 from . import ratelimit
+from .permissions import ChangePermissionRequired, user_can_change
 
 NAMESPACE = "wagtail_icarus_smtp_outbox"
-permission_policy = ModelPermissionPolicy(SmtpSettings)
 #: A spreadsheet reads a cell starting with one of these as a formula (OWASP CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _allowed(user):
-    return permission_policy.user_has_permission(user, "change")
-
-
-class PermissionRequired:
-    def dispatch(self, request, *args, **kwargs):
-        if not _allowed(request.user):
-            raise PermissionDenied
-        return super().dispatch(request, *args, **kwargs)
 
 
 class DeliveryLogFilterSet(WagtailFilterSet):
@@ -62,7 +49,7 @@ class ChoiceColumn(Column):
         return getattr(instance, f"get_{self.accessor}_display")()
 
 
-class DeliveryLogView(PermissionRequired, ReportView):
+class DeliveryLogView(ChangePermissionRequired, ReportView):
     page_title = _("Delivery log")
     header_icon = "mail"
     index_url_name = f"{NAMESPACE}:index"
@@ -71,8 +58,6 @@ class DeliveryLogView(PermissionRequired, ReportView):
     is_searchable = True
     search_backend_name = None  # plain ORM search over the fields below
     search_fields = ["recipient_list", "subject"]
-    permission_policy = permission_policy
-    any_permission_required = ["change"]
     columns = [
         TitleColumn(
             "subject",
@@ -150,7 +135,7 @@ ACTIONS = {
 }
 
 
-class MessageView(PermissionRequired, WagtailAdminTemplateMixin, TemplateView):
+class MessageView(ChangePermissionRequired, WagtailAdminTemplateMixin, TemplateView):
     """One message of the delivery log (404 when it does not exist)."""
 
     header_icon = "mail"
@@ -310,7 +295,7 @@ class MessageActionView(MessageView):
 
 class DeliveryLogMenuItem(MenuItem):
     def is_shown(self, request):
-        return _allowed(request.user)
+        return user_can_change(request.user)
 
 
 def urls():

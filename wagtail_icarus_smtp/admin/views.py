@@ -27,10 +27,7 @@ from ..models import SmtpSettings, SmtpStatusEvent
 from ..outbox import alerts
 from ..smtp import headers
 from . import ratelimit, report, testmail
-
-
-def user_can_change(user):
-    return SmtpSettings.get_permission_policy().user_has_permission(user, "change")
+from .permissions import ChangePermissionRequired, user_can_change
 
 
 def edit_url(smtp_settings):
@@ -148,7 +145,7 @@ class StatusColumn(Column):
         return context
 
 
-class HistoryView(IndexView):
+class HistoryView(ChangePermissionRequired, IndexView):
     """Every status event, newest first, filterable by state and failure category."""
 
     model = SmtpStatusEvent
@@ -161,13 +158,6 @@ class HistoryView(IndexView):
     filterset_class = HistoryFilterSet
     index_url_name = "wagtail_icarus_smtp:history"
     index_results_url_name = "wagtail_icarus_smtp:history_results"
-    permission_required = "change"
-    any_permission_required = None
-
-    @cached_property
-    def permission_policy(self):
-        return SmtpSettings.get_permission_policy()
-
     def get_base_queryset(self):
         return super().get_base_queryset().select_related("triggered_by")
 
