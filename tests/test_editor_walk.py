@@ -1,11 +1,22 @@
 """Issue 13, "Editors": what a new editor tripped over (unit level; the browser walk is
 in tests/browser/test_editor_walk.py)."""
 
+import email.policy
+import re
+from email import message_from_bytes
+
 import pytest
+from django.core import mail
+from django.utils import translation
 from wagtail.admin.forms.account import NameEmailForm
 
 from example_site import demo
 from example_site.dropzone.demo_admin import ensure_admin_user
+from tests.conftest import MAILBOX
+from tests.utils import committed, configure, submit
+from wagtail_icarus_smtp import outbox
+from wagtail_icarus_smtp.models import SmtpSettings
+from wagtail_icarus_smtp.views import edit_url
 
 pytestmark = pytest.mark.django_db
 
@@ -32,3 +43,80 @@ def test_an_existing_demo_admin_without_names_gets_them(django_user_model):
     assert not created
     user.refresh_from_db()
     assert user.first_name and user.last_name
+
+
+# -- 6. display names people really have ------------------------------------------------
+
+REAL_NAMES = [
+    "Fallschirmsport Musterstadt e.V., Halle 2",
+    'Dropzone "Am Flugplatz"',
+    "Tandem; AFF; Fun Jumps",
+    "info@dropzone – Team",
+    "Müller's Sprungschule",
+]
+
+
+@pytest.mark.parametrize("name", REAL_NAMES)
+def test_display_names_with_commas_quotes_semicolons_and_at_are_saved(name):
+    form = submit(run_tasks=False, from_name=name)
+
+    assert not form.errors, form.errors
+    assert SmtpSettings.load().from_name == name
+
+
+@pytest.mark.parametrize("name", REAL_NAMES)
+def test_the_from_header_is_built_from_the_name_and_address_pair(name):
+    lines = outbox._sender_headers(MAILBOX, name, "", False)
+    header = b"\r\n".join(lines) + b"\r\n\r\n"
+    parsed = message_from_bytes(header, policy=email.policy.default)["From"]
+
+    assert len(parsed.addresses) == 1
+    assert parsed.addresses[0].display_name == name
+    assert parsed.addresses[0].addr_spec == MAILBOX
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_name_with_a_comma_reaches_the_recipient_as_one_sender(server, settings):
+    settings.EMAIL_BACKEND = "wagtail_icarus_smtp.backends.EmailBackend"
+    configure(server, from_name=REAL_NAMES[0])
+
+    with committed():
+        mail.send_mail("Buchung", "Text", None, ["kunde@example.com"])
+
+    received = server.wait_for_messages(1)[0]
+    [sender] = received.message["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == (REAL_NAMES[0], MAILBOX)
+    assert received.rcpt_tos == ["kunde@example.com"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Dropzone\r\nBcc: victim@example.com",
+        "Drop\x00zone",
+        "Drop\u2028zone",
+        "Drop\u202ezone",
+        "=?utf-8?b?QmNjOiB4?=",
+        "Dropzone <evil@example.com>",
+    ],
+)
+def test_control_characters_line_breaks_bidi_and_encoded_words_stay_refused(name):
+    form = submit(run_tasks=False, from_name=name)
+
+    assert form.errors["from_name"]
+    assert SmtpSettings.load().from_name == ""
+
+
+def test_an_over_long_name_gets_a_field_error_and_the_browser_does_not_cut_it(
+    client, smtp_editor
+):
+    with translation.override("de"):
+        form = submit(run_tasks=False, from_name="x" * 101)
+        errors = form.errors["from_name"]
+
+    assert any("100" in error for error in errors), errors
+    assert SmtpSettings.load().from_name == ""
+    client.force_login(smtp_editor)
+    page = client.get(edit_url(SmtpSettings.load())).content.decode()
+    [name_input] = re.findall(r'<input[^>]*name="from_name"[^>]*>', page)
+    assert "maxlength" not in name_input

@@ -67,6 +67,8 @@ class SmtpSettingsForm(WagtailAdminModelForm):
                 "A password is stored. Leave empty to keep it."
             )
         self.fields["provider"].initial = providers.for_host(self.instance.host)
+        # A browser cuts a longer name off silently at maxlength: the form says so instead.
+        self.fields["from_name"].widget.attrs.pop("maxlength", None)
 
     def missing_fields(self):
         """Required fields that are still empty, for display only (red frames).
