@@ -7,15 +7,16 @@ from email import message_from_bytes
 
 import pytest
 from django.core import mail
+from django.urls import reverse
 from django.utils import translation
 from wagtail.admin.forms.account import NameEmailForm
 
 from example_site import demo
 from example_site.dropzone.demo_admin import ensure_admin_user
 from tests.conftest import MAILBOX
-from tests.utils import committed, configure, submit
+from tests.utils import committed, configure, german, submit
 from wagtail_icarus_smtp import outbox
-from wagtail_icarus_smtp.models import SmtpSettings
+from wagtail_icarus_smtp.models import OutboxMessage, SmtpSettings
 from wagtail_icarus_smtp.views import edit_url
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +119,63 @@ def test_an_over_long_name_gets_a_field_error_and_the_browser_does_not_cut_it(cl
     page = client.get(edit_url(SmtpSettings.load())).content.decode()
     [name_input] = re.findall(r'<input[^>]*name="from_name"[^>]*>', page)
     assert "maxlength" not in name_input
+
+
+# -- 3. resend is deliberate; 2. "send now" only when it can happen -----------------------
+
+
+def add_message(subject, status):
+    envelope = outbox.Envelope(
+        f"<{subject}@test>",
+        subject,
+        "",
+        False,
+        ["kunde@example.com"],
+        f"Subject: {subject}\r\n\r\nText\r\n".encode(),
+    )
+    [row] = outbox.accept([envelope], held=True)
+    OutboxMessage.objects.filter(pk=row.pk).update(status=status)
+    return OutboxMessage.objects.get(pk=row.pk)
+
+
+def outbox_url(name, pk):
+    return reverse(f"wagtail_icarus_smtp_outbox:{name}", args=[pk])
+
+
+def test_resend_of_a_delivered_message_asks_for_confirmation_first(client, smtp_editor, server):
+    configure(server)
+    row = add_message("Buchung", "sent")
+    client.force_login(german(smtp_editor))
+
+    detail = client.get(outbox_url("detail", row.pk)).content.decode()
+    # "Erneut senden" is a link to a confirmation page, not a button that sends.
+    assert re.search(rf'<a [^>]*href="{outbox_url("resend", row.pk)}"', detail)
+    assert not re.search(rf'<form [^>]*action="{outbox_url("resend", row.pk)}"', detail)
+    confirmation = client.get(outbox_url("resend", row.pk)).content.decode()
+    assert "noch einmal an kunde@example.com senden?" in confirmation
+    assert OutboxMessage.objects.get(pk=row.pk).status == "sent"  # the GET sends nothing
+
+    with committed():
+        refused = client.post(outbox_url("resend", row.pk), follow=True)  # not confirmed
+    assert OutboxMessage.objects.get(pk=row.pk).status == "sent"
+    assert "es wurde nichts versendet" in refused.content.decode()
+    assert server.messages == []
+
+
+def test_send_now_is_only_offered_when_sending_is_possible(client, smtp_editor, server):
+    configure(server, enabled=None)  # working settings, sending switched off
+    row = add_message("Gehalten", "held")
+    client.force_login(german(smtp_editor))
+
+    detail = client.get(outbox_url("detail", row.pk)).content.decode()
+    assert "Jetzt senden" not in detail
+    assert "Versand ist gerade nicht möglich" in detail
+    answer = client.post(outbox_url("release", row.pk), follow=True).content.decode()
+    assert "Die E-Mail wird jetzt versendet." not in answer
+    assert "Versand ist gerade nicht möglich" in answer
+    assert OutboxMessage.objects.get(pk=row.pk).status == "held"
+
+    submit(user=smtp_editor, port=str(server.port), enabled="on")
+    assert "Jetzt senden" in client.get(outbox_url("detail", row.pk)).content.decode() or (
+        OutboxMessage.objects.get(pk=row.pk).status != "held"  # switching on sent it already
+    )

@@ -21,7 +21,7 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.views.reports import ReportView
 from wagtail.permission_policies import ModelPermissionPolicy
 
-from . import audit, outbox, ratelimit
+from . import audit, live, outbox, ratelimit
 from .models import OutboxMessage, SmtpLiveConfiguration, SmtpSettings
 
 NAMESPACE = "wagtail_icarus_smtp_outbox"
@@ -179,6 +179,7 @@ class MessageDetailView(MessageView):
 
     def get_context_data(self, **kwargs):
         message = self.message
+        can_send = live.load().mailbox is not None
         context = super().get_context_data(**kwargs)
         context.update(
             message=message,
@@ -193,15 +194,30 @@ class MessageDetailView(MessageView):
             actions=[
                 (name, reverse(f"{NAMESPACE}:{name}", args=[message.pk]))
                 for name, (statuses, *_rest) in ACTIONS.items()
-                if message.status in statuses and not (name == "resend" and message.body_purged_at)
+                if message.status in statuses
+                and not (name == "resend" and message.body_purged_at)
+                and not (name == "release" and not can_send)
             ],
             index_url=reverse(f"{NAMESPACE}:index"),
+            not_now=(
+                not_sending_text()
+                if message.status in ACTIONS["release"][0] and not can_send
+                else ""
+            ),
         )
         return context
 
     def get_breadcrumbs_items(self):
         *path, last = super().get_breadcrumbs_items()
         return [*path, {**last, "url": ""}]  # the current page is not a link
+
+
+def not_sending_text():
+    """Why "Send now" is not offered: nothing can go out at the moment."""
+    return gettext(
+        "Sending is not possible right now (switched off, or no working settings): "
+        "the message is kept and goes out as soon as sending works again."
+    )
 
 
 def _status_label(value):
@@ -287,6 +303,11 @@ class MessageActionView(MessageView):
             from . import tasks
 
             tasks.enqueue_delivery()
+        if self.action == "resend" and live.load().mailbox is None:
+            success = gettext(
+                "The message will be sent again as soon as sending is possible "
+                "(it is switched off, or there are no working settings)."
+            )
         messages.success(request, success)
         return redirect(f"{NAMESPACE}:detail", pk)
 
@@ -301,6 +322,8 @@ class MessageActionView(MessageView):
                     "The mail server has changed since you confirmed; nothing was sent. "
                     "Check the server named on the confirmation page and confirm again."
                 )
+        if self.action == "release" and live.load().mailbox is None:
+            return not_sending_text()
         if self.action in ("release", "resend"):
             try:
                 ratelimit.hit("outbox", request.user)
