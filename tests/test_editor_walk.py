@@ -179,3 +179,44 @@ def test_send_now_is_only_offered_when_sending_is_possible(client, smtp_editor, 
     assert "Jetzt senden" in client.get(outbox_url("detail", row.pk)).content.decode() or (
         OutboxMessage.objects.get(pk=row.pk).status != "held"  # switching on sent it already
     )
+
+
+# -- 7. small form fixes -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("port", ["", "587"])
+def test_a_port_typed_into_the_server_field_is_moved_to_the_port_field(port):
+    form = submit(run_tasks=False, host="smtp.ionos.de:587", port=port)
+
+    assert not form.errors, form.errors
+    saved = SmtpSettings.load()
+    assert (saved.host, saved.port) == ("smtp.ionos.de", 587)
+
+
+def test_a_port_in_the_server_field_that_contradicts_the_port_field_is_explained():
+    with translation.override("de"):
+        form = submit(run_tasks=False, host="smtp.ionos.de:465", port="587")
+        [error] = form.errors["host"]
+
+    assert error == (
+        "Geben Sie den Servernamen ohne „:465“ ein und den Port im Feld Port (dort steht 587)."
+    )
+    assert SmtpSettings.load().host == ""
+
+
+def test_a_port_from_the_server_field_must_still_be_allowed():
+    form = submit(run_tasks=False, host="smtp.ionos.de:25", port="")
+
+    assert form.errors["port"]
+    assert SmtpSettings.load().host == ""
+
+
+def test_the_settings_menu_leads_to_the_smtp_settings(client, smtp_editor):
+    """Wagtail's settings menu is one flat list (no "Allgemein" group without
+    replacing Wagtail's own menu item): Einstellungen → SMTP-Einstellungen."""
+    client.force_login(german(smtp_editor))
+
+    home = client.get(reverse("wagtailadmin_home")).content.decode()
+
+    assert "SMTP-Einstellungen" in home
+    assert reverse("wagtailsettings:edit", args=["wagtail_icarus_smtp", "smtpsettings"]) in home

@@ -21,6 +21,8 @@ from wagtail.admin.forms import WagtailAdminModelForm
 from . import conf, crypto, headers, hostguard, providers, ratelimit
 
 HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+#: "smtp.ionos.de:587" typed into the server field: a name (not IPv6) and a port.
+HOST_WITH_PORT = re.compile(r"^([^:\[\]]+):(\d{1,5})$")
 
 #: The fields a complete configuration needs (``SmtpSettings.missing_fields()``).
 REQUIRED_FIELDS = ("email", "password", "host", "port")
@@ -103,6 +105,7 @@ class SmtpSettingsForm(WagtailAdminModelForm):
         value = self.cleaned_data["host"].strip().lower().rstrip(".")
         if not value:
             return value
+        value = self._split_port(value)
         try:
             validate_ipv46_address(value)
         except forms.ValidationError:
@@ -122,6 +125,27 @@ class SmtpSettingsForm(WagtailAdminModelForm):
         self._check_host_allowed(value)
         return value
 
+    def _split_port(self, value):
+        """``host:port`` typed into the server field: keep the host, and take the port
+        over into the port field when that is empty or says the same; else say exactly
+        what to do."""
+        match = HOST_WITH_PORT.match(value)
+        if match is None:
+            return value
+        host, port = match.group(1).rstrip("."), int(match.group(2))
+        typed = str(self.data.get(self.add_prefix("port"), "")).strip()
+        if typed and typed != str(port):
+            raise forms.ValidationError(
+                _(
+                    "Enter the server name without “:%(port)s” and the port in the field "
+                    "Port (it says %(typed)s)."
+                ),
+                code="host_with_port",
+                params={"port": port, "typed": typed},
+            )
+        self.port_from_host = port
+        return host
+
     def _check_host_allowed(self, host):
         try:
             hostguard.check(host)
@@ -136,6 +160,8 @@ class SmtpSettingsForm(WagtailAdminModelForm):
 
     def clean_port(self):
         value = self.cleaned_data["port"]
+        if value is None and "host" in self.cleaned_data:
+            value = getattr(self, "port_from_host", None)
         allowed = sorted(conf.get("PORTS"))
         if value is not None and value not in allowed:
             raise forms.ValidationError(
