@@ -15,7 +15,7 @@ from example_site import demo
 from example_site.dropzone.demo_admin import ensure_admin_user
 from tests.conftest import MAILBOX
 from tests.utils import committed, configure, german, submit
-from wagtail_icarus_smtp import outbox
+from wagtail_icarus_smtp import outbox, report
 from wagtail_icarus_smtp.models import OutboxMessage, SmtpSettings
 from wagtail_icarus_smtp.views import edit_url
 
@@ -220,3 +220,28 @@ def test_the_settings_menu_leads_to_the_smtp_settings(client, smtp_editor):
 
     assert "SMTP-Einstellungen" in home
     assert reverse("wagtailsettings:edit", args=["wagtail_icarus_smtp", "smtpsettings"]) in home
+
+
+# -- 5. switching on/off is history ------------------------------------------------------
+
+
+def test_switching_sending_off_and_on_adds_history_rows_with_who_and_when(server, smtp_editor):
+    configure(server, user=smtp_editor)
+    before = SmtpSettings.load().events.count()
+
+    # The stored password is kept (empty field): only the switch changes.
+    submit(user=smtp_editor, port=str(server.port), password="", enabled=None)
+    submit(user=smtp_editor, port=str(server.port), password="", enabled="on")
+
+    smtp_settings = SmtpSettings.load()
+    on, off = smtp_settings.events.all()[:2]
+    assert smtp_settings.events.count() == before + 2
+    assert (off.kind, on.kind) == ("sending_disabled", "sending_enabled")
+    assert off.triggered_by == on.triggered_by == smtp_editor
+    assert smtp_settings.status == "complete"  # a switch row does not change the status
+    with translation.override("de"):
+        rows = report.build(smtp_settings)["events"]
+    assert [row["kind_label"] for row in rows[:2]] == [
+        "SMTP-Mailversand eingeschaltet",
+        "SMTP-Mailversand ausgeschaltet",
+    ]

@@ -105,7 +105,11 @@ class SmtpSettings(BaseGenericSetting):
     @cached_property
     def current_event(self):
         """The newest status event of the current draft version, or ``None``."""
-        return self.events.filter(version=self.version).order_by("-created_at", "-pk").first()
+        return (
+            self.events.filter(version=self.version, kind="")
+            .order_by("-created_at", "-pk")
+            .first()
+        )
 
     @property
     def status(self):
@@ -138,9 +142,11 @@ class SmtpSettings(BaseGenericSetting):
         limit = conf.get("TIMEOUT") + conf.get("STALE_MARGIN")
         return self.current_event.created_at < timezone.now() - timedelta(seconds=limit)
 
-    def record(self, value, *, user=None, category="", reply="", duration=None):
-        """Add one status event for the current draft version."""
+    def record(self, value, *, user=None, category="", reply="", duration=None, kind=""):
+        """Add one status event for the current draft version (``kind``: a switch
+        event, ``SmtpStatusEvent.Kind``, which leaves the status as it is)."""
         event = self.events.create(
+            kind=kind,
             status=value,
             category=category,
             reply=reply,
@@ -186,9 +192,15 @@ class SmtpLiveConfiguration(models.Model):
 
 
 class SmtpStatusEvent(models.Model):
-    """One status transition, for the history the editors see."""
+    """One status transition, for the history the editors see; or sending switched on
+    or off (``kind``), which records the status it left unchanged."""
+
+    class Kind(models.TextChoices):
+        SENDING_ENABLED = "sending_enabled", _("SMTP mail sending switched on")
+        SENDING_DISABLED = "sending_disabled", _("SMTP mail sending switched off")
 
     settings = models.ForeignKey(SmtpSettings, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("event"), max_length=20, blank=True, choices=Kind.choices)
     created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
     status = models.CharField(_("status"), max_length=20, choices=states.Status.choices)
     category = models.CharField(
@@ -259,6 +271,11 @@ class OutboxMessage(models.Model):
     )
     last_reply = models.CharField(_("server reply"), max_length=500, blank=True)
     body_purged_at = models.DateTimeField(_("body deleted"), null=True, blank=True)
+    is_test = models.BooleanField(
+        _("test e-mail"),
+        default=False,
+        help_text="Sent from the settings page's test e-mail: logged, never queued or re-sent.",
+    )
 
     class Meta:
         verbose_name = _("outgoing message")

@@ -46,6 +46,8 @@ def _event_row(event):
         "time_display": when(event.created_at),
         "status": event.status,
         "status_label": str(status.Status(event.status).label),
+        "kind": event.kind,
+        "kind_label": event.get_kind_display() if event.kind else "",
         "category": event.category,
         "category_label": str(label),
         "reply": event.reply,

@@ -128,6 +128,10 @@ class HistoryFilterSet(WagtailFilterSet):
         fields = ["status", "category"]
 
 
+#: History rows of the sending switch: Wagtail admin icons.
+SWITCH_ICONS = {"sending_enabled": "mail", "sending_disabled": "cross"}
+
+
 class StatusColumn(Column):
     cell_template_name = "wagtail_icarus_smtp/tables/status_cell.html"
 
@@ -137,9 +141,9 @@ class StatusColumn(Column):
 
     def get_cell_context_data(self, instance, parent_context):
         context = super().get_cell_context_data(instance, parent_context)
-        context["status"] = instance.status
-        context["label"] = instance.get_status_display()
-        context["icon"] = report.ICONS[instance.status]
+        context["status"] = instance.kind or instance.status
+        context["label"] = instance.get_kind_display() or instance.get_status_display()
+        context["icon"] = SWITCH_ICONS.get(instance.kind) or report.ICONS[instance.status]
         return context
 
 

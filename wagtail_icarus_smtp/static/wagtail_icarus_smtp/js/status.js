@@ -83,9 +83,9 @@
         const row = document.createElement("tr");
         row.append(
           cell(event.time_display, { name: "time", dateTime: event.time }),
-          cell(event.status_label, {
+          cell(event.kind ? event.kind_label : event.status_label, {
             name: "span",
-            className: `w-status icarus-smtp-tag icarus-smtp-tag--${event.status}`,
+            className: `w-status icarus-smtp-tag icarus-smtp-tag--${event.kind || event.status}`,
           }),
           cell(event.category_label),
           cell(event.reply, { name: "code" }),
