@@ -245,3 +245,68 @@ def test_switching_sending_off_and_on_adds_history_rows_with_who_and_when(server
         "SMTP-Mailversand eingeschaltet",
         "SMTP-Mailversand ausgeschaltet",
     ]
+
+
+# -- 4. the test e-mail tests what is on the page ----------------------------------------
+
+XHR = {"HTTP_X_REQUESTED_WITH": "XMLHttpRequest"}
+
+
+def send_testmail(client, to="kunde@example.org"):
+    return client.post(reverse("wagtail_icarus_smtp:testmail"), {"to": to}, **XHR).json()
+
+
+def test_the_test_email_uses_the_failed_draft_not_the_live_settings(server, smtp_editor, client):
+    configure(server, user=smtp_editor)
+    submit(user=smtp_editor, port=str(server.port), password="falsches-passwort")
+    assert SmtpSettings.load().status == "failed"
+    client.force_login(german(smtp_editor))
+
+    data = send_testmail(client)
+
+    assert data["ok"] is False
+    assert data["category"] == "auth"
+    assert data["configuration"] == "draft"
+    assert "noch nicht" in data["configuration_label"]
+    row = OutboxMessage.objects.get(is_test=True)
+    assert (row.status, row.last_category, row.recipient_list) == (
+        "failed",
+        "auth",
+        "kunde@example.org",
+    )
+    assert row.delivery_attempts.get().status == "failed"
+    listing = client.get(reverse("wagtail_icarus_smtp_outbox:index")).content.decode()
+    assert "Fehlgeschlagen (Test-E-Mail)" in listing
+    detail = client.get(outbox_url("detail", row.pk)).content.decode()
+    assert "Test-E-Mail" in detail
+    assert outbox_url("resend", row.pk) not in detail  # a test is never re-sent
+
+
+def test_the_test_email_works_while_sending_is_off_and_is_logged(server, smtp_editor, client):
+    configure(server, user=smtp_editor, enabled=None)
+    client.force_login(german(smtp_editor))
+
+    data = send_testmail(client)
+
+    assert data["ok"] is True, data
+    assert data["configuration"] == "live"
+    assert data["configuration_label"] == (
+        "Getestet mit den Einstellungen, die für die E-Mails der Website in Gebrauch sind."
+    )
+    assert server.wait_for_messages(1)[0].rcpt_tos == ["kunde@example.org"]
+    row = OutboxMessage.objects.get(is_test=True)
+    assert (row.status, row.is_test) == ("sent", True)
+    assert row.sent_via == f"{MAILBOX} @ localhost:{server.port}"
+    outbox.drain()
+    assert len(server.messages) == 1  # a logged test is never sent a second time
+
+
+def test_the_test_email_of_a_new_setup_goes_through_the_draft(server, smtp_editor, client):
+    submit(user=smtp_editor, port=str(server.port), run_tasks=False)  # untested draft
+    client.force_login(smtp_editor)
+
+    data = send_testmail(client)
+
+    assert data["ok"] is True, data
+    assert data["configuration"] == "draft"
+    assert server.wait_for_messages(1)[0].rcpt_tos == ["kunde@example.org"]

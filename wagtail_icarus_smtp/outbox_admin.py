@@ -61,6 +61,16 @@ class ChoiceColumn(Column):
         return getattr(instance, f"get_{self.accessor}_display")()
 
 
+class DeliveryStatusColumn(ChoiceColumn):
+    """The status in words; a test e-mail from the settings page says so."""
+
+    def get_value(self, instance):
+        label = super().get_value(instance)
+        if instance.is_test:
+            return gettext("%(status)s (test e-mail)") % {"status": label}
+        return label
+
+
 class DeliveryLogView(PermissionRequired, ReportView):
     page_title = _("Delivery log")
     header_icon = "mail"
@@ -79,7 +89,7 @@ class DeliveryLogView(PermissionRequired, ReportView):
             url_name=f"{NAMESPACE}:detail",
         ),
         Column("recipient_list", label=_("Recipients")),
-        ChoiceColumn("status", label=_("Status")),
+        DeliveryStatusColumn("status", label=_("Status")),
         DateColumn("created_at", label=_("Accepted")),
         Column("attempts", label=_("Attempts")),
         ChoiceColumn("last_category", label=_("Failure category")),
@@ -195,6 +205,7 @@ class MessageDetailView(MessageView):
                 (name, reverse(f"{NAMESPACE}:{name}", args=[message.pk]))
                 for name, (statuses, *_rest) in ACTIONS.items()
                 if message.status in statuses
+                and not message.is_test
                 and not (name == "resend" and message.body_purged_at)
                 and not (name == "release" and not can_send)
             ],
@@ -281,7 +292,7 @@ class MessageActionView(MessageView):
             messages.error(request, refusal)
             return redirect(f"{NAMESPACE}:detail", pk)
         statuses, function, audit_action, success = ACTIONS[self.action]
-        rows = OutboxMessage.objects.filter(pk=pk, status__in=statuses)
+        rows = OutboxMessage.objects.filter(pk=pk, status__in=statuses, is_test=False)
         if self.action == "discard":
             reason = gettext("Discarded by %(user)s") % {"user": request.user.get_username()}
             done = outbox.discard(rows, reason=reason)

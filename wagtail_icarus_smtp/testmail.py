@@ -1,4 +1,9 @@
-"""The test e-mail: one message through the live configuration, with its SMTP transcript.
+"""The test e-mail: one message through the configuration being set up, with its SMTP
+transcript.
+
+It tests what is on the page: the draft while it differs from the live configuration
+(also a failed one, also while sending is switched off), else the live configuration.
+Every test e-mail is recorded in the delivery log, marked as a test (``testlog``).
 
 The transcript comes from ``transport.connect(..., transcript=...)``, which masks the
 AUTH exchange and keeps only the beginning of a long conversation; every line is masked
@@ -14,12 +19,17 @@ from email.headerregistry import Address
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
+from django.core.mail.message import make_msgid
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
-from . import conf, failures, live, status, transport
-from .exceptions import IcarusSmtpError
-from .models import SmtpLiveConfiguration
+from . import conf, crypto, failures, headers, live, status, testlog, transport
+from .exceptions import IcarusSmtpError, PasswordUnreadable
+from .models import SmtpSettings
+
+#: Which configuration a test e-mail used (``Outcome.configuration``).
+DRAFT = "draft"
+LIVE = "live"
 
 
 def _reasons():
@@ -28,8 +38,8 @@ def _reasons():
             "SMTP mail sending is switched off. Switch it on and save to send a test e-mail."
         ),
         live.NOT_CONFIGURED: _(
-            "There are no working settings yet. The test e-mail is available once the "
-            "status shows “Setup complete”."
+            "Fill in all required fields first: the test e-mail uses the settings on "
+            "this page."
         ),
         live.PASSWORD_UNREADABLE: _(
             "The stored password can no longer be read — enter it again."
@@ -51,25 +61,62 @@ class Outcome:
     fix: str = ""
     reply: str = ""
     transcript: str = ""
+    configuration: str = ""
+    configuration_label: str = ""
 
     def as_dict(self):
         return dataclasses.asdict(self)
 
 
-@sensitive_variables("sending")
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """The configuration a test e-mail goes through, or why there is none."""
+
+    mailbox: transport.Mailbox | None
+    from_name: str = ""
+    configuration: str = ""
+    reason: str = ""
+
+
+def _configuration_labels():
+    return {
+        DRAFT: _(
+            "Tested with the settings on this page that are being set up "
+            "(not in use for the site's mail yet)."
+        ),
+        LIVE: _("Tested with the settings in use for the site's mail."),
+    }
+
+
+@sensitive_variables("password")
+def target():
+    """The draft when it is complete and differs from the live configuration, else
+    the live configuration — whether sending is switched on or not."""
+    smtp_settings = SmtpSettings.base_queryset().first()
+    live_row = smtp_settings.live_config if smtp_settings is not None else None
+    if smtp_settings is not None and not smtp_settings.missing_fields() and (
+        live_row is None or smtp_settings.live_differs
+    ):
+        row, configuration = smtp_settings, DRAFT
+    elif live_row is not None:
+        row, configuration = live_row, LIVE
+    else:
+        return Target(None, reason=_reasons()[live.NOT_CONFIGURED])
+    if not headers.is_safe_sender(smtp_settings.from_name, row.email):
+        return Target(None, reason=_reasons()[live.UNSAFE_SENDER])
+    try:
+        password = crypto.decrypt(row._password_encrypted)
+    except PasswordUnreadable:
+        return Target(None, reason=_reasons()[live.PASSWORD_UNREADABLE])
+    mailbox = transport.Mailbox(row.host, row.port, row.email, password)
+    return Target(mailbox, smtp_settings.from_name, configuration)
+
+
+@sensitive_variables("chosen")
 def unavailable_reason():
     """Why no test e-mail can be sent right now (translated), or ``""``."""
-    sending = live.load()
-    if sending.mailbox is not None:
-        return ""
-    return _reason(sending)
-
-
-def _reason(sending):
-    reason = sending.reason
-    if reason == live.DISABLED and not SmtpLiveConfiguration.objects.exists():
-        reason = live.NOT_CONFIGURED  # first things first: the setup, then the switch
-    return _reasons().get(reason, _("Sending is not possible right now."))
+    chosen = target()
+    return "" if chosen.mailbox is not None else chosen.reason
 
 
 def _message(to, sending, user):
@@ -85,6 +132,7 @@ def _message(to, sending, user):
         body=body,
         from_email=str(sender),
         to=[to],
+        headers={"Message-ID": make_msgid(domain=sending.mailbox.host)},
     )
 
 
@@ -117,9 +165,9 @@ def send(to, *, user=None):
 
     One deadline (``ICARUS_SMTP_TIMEOUT``) covers the whole conversation.
     """
-    sending = live.load()
+    sending = target()
     if sending.mailbox is None:
-        return Outcome(False, _reason(sending))
+        return Outcome(False, sending.reason)
     try:
         recipient = envelope_address(to)
     except ValidationError as error:
@@ -127,21 +175,39 @@ def send(to, *, user=None):
     secrets = [sending.mailbox.password]
     message = _message(to, sending, user)
     transcript = []
+    used = {
+        "configuration": sending.configuration,
+        "configuration_label": _configuration_labels()[sending.configuration],
+    }
+    data = None
     try:
+        data = _as_bytes(message)
         client = transport.connect(
             sending.mailbox, transport.Deadline(conf.get("TIMEOUT")), transcript=transcript
         )
         try:
-            client.sendmail(sending.mailbox.username, [recipient], _as_bytes(message))
+            client.sendmail(sending.mailbox.username, [recipient], data)
         finally:
             transport.quit_quietly(client)
     except (OSError, IcarusSmtpError, ValueError) as error:  # ValueError: unencodable data
-        return _failed(error, to, transcript, secrets)
+        outcome = dataclasses.replace(_failed(error, to, transcript, secrets), **used)
+        testlog.record(
+            message,
+            data,
+            to=to,
+            mailbox=sending.mailbox,
+            ok=False,
+            category=outcome.category,
+            reply=outcome.reply,
+        )
+        return outcome
+    testlog.record(message, data, to=to, mailbox=sending.mailbox, ok=True)
     return Outcome(
         True,
         _("The test e-mail was sent to %(to)s.") % {"to": to},
         recipient=to,
         transcript=_masked(transcript, secrets),
+        **used,
     )
 
 

@@ -77,7 +77,8 @@ def banner_view(request):
 @sensitive_post_parameters()
 @never_cache
 def testmail_view(request):
-    """Send a test e-mail through the live configuration; JSON for XHR, else a message."""
+    """Send a test e-mail through the configuration on the page (``testmail.target``);
+    JSON for XHR, else a message."""
     if not user_can_change(request.user):
         raise PermissionDenied
     smtp_settings = SmtpSettings.load(request_or_site=request)
@@ -105,9 +106,13 @@ def _testmail_response(request, smtp_settings, outcome, *, status=200):
     if is_xhr(request):
         return JsonResponse(outcome.as_dict(), status=status)
     if outcome.ok:
-        messages.success(request, outcome.message)
+        messages.success(request, f"{outcome.message} {outcome.configuration_label}".strip())
     else:
-        details = " ".join(part for part in (outcome.explanation, outcome.fix) if part)
+        details = " ".join(
+            part
+            for part in (outcome.explanation, outcome.fix, outcome.configuration_label)
+            if part
+        )
         messages.error(request, f"{outcome.message} {details}".strip())
     return redirect(edit_url(smtp_settings))
 

@@ -179,6 +179,10 @@
       text("testmail_reply_row").hidden = !outcome.reply;
       text("testmail_transcript").textContent = outcome.transcript || "";
       text("testmail_transcript_row").hidden = !outcome.transcript;
+      text("testmail_configuration").textContent = outcome.configuration_label || "";
+      text("testmail_configuration").hidden = !outcome.configuration_label;
+      // Keyboard and screen-reader users land on the result, not back on the button.
+      result.focus();
     }
 
     button.addEventListener("click", () => {

@@ -99,10 +99,12 @@
     });
   }
 
-  // Once the settings work and sending is on, the test e-mail can be sent.
+  // Once the settings are complete (tested or not), the test e-mail can be sent; the
+  // server decides which configuration it uses and says so.
   function updateTestMail(report) {
     const box = document.querySelector("[data-icarus-testmail]");
-    if (!box || !(report.live && report.enabled && report.status === "complete")) return;
+    const complete = ["running", "complete", "failed"].includes(report.status);
+    if (!box || !(report.live || complete)) return;
     show(box, "testmail_unavailable", false);
     box.querySelectorAll("[data-icarus-testmail-to], [data-icarus-testmail-send]").forEach(
       (element) => {
