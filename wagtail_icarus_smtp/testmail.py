@@ -3,7 +3,7 @@ transcript.
 
 It tests what is on the page: the draft while it differs from the live configuration
 (also a failed one, also while sending is switched off), else the live configuration.
-Every test e-mail is recorded in the delivery log, marked as a test (``testlog``).
+Every test e-mail is recorded in the delivery log, marked as a test.
 
 The transcript comes from ``transport.connect(..., transcript=...)``, which masks the
 AUTH exchange and keeps only the beginning of a long conversation; every line is masked
@@ -20,12 +20,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.core.mail.message import make_msgid
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
-from . import conf, crypto, failures, headers, live, status, testlog, transport
+from . import conf, crypto, failures, headers, live, status, transport
 from .exceptions import IcarusSmtpError, PasswordUnreadable
-from .models import SmtpSettings
+from .models import DeliveryAttempt, OutboxMessage, SmtpSettings
 
 #: Which configuration a test e-mail used (``Outcome.configuration``).
 DRAFT = "draft"
@@ -38,8 +39,7 @@ def _reasons():
             "SMTP mail sending is switched off. Switch it on and save to send a test e-mail."
         ),
         live.NOT_CONFIGURED: _(
-            "Fill in all required fields first: the test e-mail uses the settings on "
-            "this page."
+            "Fill in all required fields first: the test e-mail uses the settings on this page."
         ),
         live.PASSWORD_UNREADABLE: _(
             "The stored password can no longer be read — enter it again."
@@ -94,8 +94,10 @@ def target():
     the live configuration — whether sending is switched on or not."""
     smtp_settings = SmtpSettings.base_queryset().first()
     live_row = smtp_settings.live_config if smtp_settings is not None else None
-    if smtp_settings is not None and not smtp_settings.missing_fields() and (
-        live_row is None or smtp_settings.live_differs
+    if (
+        smtp_settings is not None
+        and not smtp_settings.missing_fields()
+        and (live_row is None or smtp_settings.live_differs)
     ):
         row, configuration = smtp_settings, DRAFT
     elif live_row is not None:
@@ -191,7 +193,7 @@ def send(to, *, user=None):
             transport.quit_quietly(client)
     except (OSError, IcarusSmtpError, ValueError) as error:  # ValueError: unencodable data
         outcome = dataclasses.replace(_failed(error, to, transcript, secrets), **used)
-        testlog.record(
+        _log(
             message,
             data,
             to=to,
@@ -201,7 +203,7 @@ def send(to, *, user=None):
             reply=outcome.reply,
         )
         return outcome
-    testlog.record(message, data, to=to, mailbox=sending.mailbox, ok=True)
+    _log(message, data, to=to, mailbox=sending.mailbox, ok=True)
     return Outcome(
         True,
         _("The test e-mail was sent to %(to)s.") % {"to": to},
@@ -265,3 +267,37 @@ def _readable(entry):
         value = value.decode("utf-8", errors="replace")
     prefix = "C: " if kind == "send" else "S: "
     return [prefix + line for line in str(value).splitlines()]
+
+
+def _via(mailbox):
+    """How the delivery log names a configuration (as ``outbox.via``)."""
+    return f"{mailbox.username} @ {mailbox.host}:{mailbox.port}"
+
+
+def _log(message, mime, *, to, mailbox, ok, category="", reply=""):
+    """Record the test e-mail in the delivery log: one finished row, marked as a test,
+    and its one attempt. Born ``sent`` or ``failed``, it is never claimed, released or
+    re-sent."""
+    now = timezone.now()
+    status = OutboxMessage.Status.SENT if ok else OutboxMessage.Status.FAILED
+    row = OutboxMessage.objects.create(
+        created_at=now,
+        next_attempt_at=now,
+        status=status,
+        is_test=True,
+        message_id=str(message.extra_headers.get("Message-ID", ""))[:255],
+        subject=str(message.subject)[:255],
+        recipients=[to],
+        recipient_list=to[:1000],
+        recipient_status={to: {"status": status.value, "reply": reply[:500]}},
+        mime=mime,
+        attempts=1,
+        sent_at=now if ok else None,
+        sent_via=_via(mailbox)[:300],
+        last_category=category,
+        last_reply=reply[:500],
+    )
+    DeliveryAttempt.objects.create(
+        message=row, created_at=now, status=status, category=category, reply=reply[:500]
+    )
+    return row
