@@ -310,3 +310,51 @@ def test_the_test_email_of_a_new_setup_goes_through_the_draft(server, smtp_edito
     assert data["ok"] is True, data
     assert data["configuration"] == "draft"
     assert server.wait_for_messages(1)[0].rcpt_tos == ["kunde@example.org"]
+
+
+# -- 1. waiting mail is visible everywhere -----------------------------------------------
+
+
+def test_a_failed_first_setup_with_sending_on_says_mail_waits_everywhere(
+    server, smtp_editor, client, settings
+):
+    settings.EMAIL_BACKEND = "wagtail_icarus_smtp.backends.EmailBackend"
+    submit(user=smtp_editor, port=str(server.port), password="falsch", enabled="on")
+    with committed():
+        mail.send_mail("Buchung 1", "Text", None, ["a@example.com"])
+        mail.send_mail("Buchung 2", "Text", None, ["b@example.com"])
+    client.force_login(german(smtp_editor))
+
+    with translation.override("de"):
+        state = report.build(SmtpSettings.load())
+    assert state["sending_state"] == "not_live"
+    assert state["sending_badge"] == "Aktiviert, aber noch kein Versand möglich · 2 warten"
+    assert "2 E-Mails warten auf den Versand." in state["sending_note"]
+    page = client.get(edit_url(SmtpSettings.load())).content.decode()
+    assert "Aktiviert, aber noch kein Versand möglich · 2 warten" in page
+    assert "icarus-smtp-sending--warn" in page
+    banner = client.get(reverse("wagtail_icarus_smtp:banner"), **XHR).json()
+    assert "noch keine E-Mail versendet werden" in banner["text"]
+    assert "2 E-Mails warten auf den Versand." in banner["text"]
+    home = client.get(reverse("wagtailadmin_home")).content.decode()
+    assert "Aktiviert, aber noch kein Versand möglich · 2 warten" in home
+
+
+def test_switched_off_never_says_mail_can_be_sent(server, smtp_editor, client):
+    configure(server, user=smtp_editor, enabled=None)
+    client.force_login(german(smtp_editor))
+
+    page = client.get(edit_url(SmtpSettings.load())).content.decode()
+
+    assert "E-Mail-Versand möglich" not in page
+    assert "Der Versand ist ausgeschaltet" in page
+    assert "icarus-smtp-sending--off" in page
+
+
+def test_working_and_switched_on_shows_no_waiting_note(server, smtp_editor, client):
+    configure(server, user=smtp_editor)
+    client.force_login(german(smtp_editor))
+
+    state = report.build(SmtpSettings.load())
+    assert (state["sending_state"], state["sending_note"]) == ("on", "")
+    assert client.get(reverse("wagtail_icarus_smtp:banner"), **XHR).status_code == 204

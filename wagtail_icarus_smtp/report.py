@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import ngettext
 
-from . import status
+from . import sending_state, status
 
 RECENT_EVENTS = 10
 
@@ -150,6 +150,7 @@ def build(smtp_settings, *, events=RECENT_EVENTS):
         "waiting_label": _waiting_label(outbox_summary),
         "events": [_event_row(row) for row in recent],
     }
+    _add_sending_state(report, smtp_settings)
     if smtp_settings.live_differs and value != status.RUNNING:
         report["live_note"] = _(
             "Mail is still being sent with the last working settings "
@@ -160,3 +161,15 @@ def build(smtp_settings, *, events=RECENT_EVENTS):
             "Until the test succeeds, mail is sent with the last working settings."
         )
     return report
+
+
+def _add_sending_state(report, smtp_settings):
+    """Whether mail goes out now; if not, the bar, badge and banner say why and how
+    many messages wait (``sending_state``)."""
+    value = sending_state.state(smtp_settings, report["alerts"], report["outbox"])
+    report["sending_state"] = value
+    report["can_send"] = value == sending_state.ON
+    report["sending_note"] = sending_state.note(value, report["outbox"])
+    report["sending_badge"] = sending_state.badge(value, report["enabled_label"], report["outbox"])
+    report["sending_class"] = sending_state.badge_class(value)
+    report["action"] = str(sending_state.action(report["status"], value, report["action"]))

@@ -21,7 +21,7 @@ from wagtail.admin.filters import WagtailFilterSet
 from wagtail.admin.ui.tables import Column, UserColumn
 from wagtail.admin.views.generic import IndexView
 
-from . import alerts, audit, headers, ratelimit, report, testmail
+from . import audit, headers, ratelimit, report, testmail
 from . import status as states
 from .models import SmtpSettings, SmtpStatusEvent
 
@@ -51,21 +51,16 @@ def status_view(request):
 
 @never_cache
 def banner_view(request):
-    """The banner for every admin page while sending is paused or an alert is active:
-    JSON, or 204 when there is nothing to say."""
+    """The banner for every admin page while no mail goes out (switched off, nothing
+    live, failing, delayed) or an alert is active: JSON, or 204 when there is nothing
+    to say."""
     if not user_can_change(request.user):
         raise PermissionDenied
     smtp_settings = SmtpSettings.load(request_or_site=request)
-    texts = [alert["text"] for alert in alerts.for_admin()]
-    if not smtp_settings.enabled:
-        texts.insert(
-            0,
-            _(
-                "SMTP mail sending is switched off: the site sends no e-mails, customers "
-                "receive no booking confirmations. The e-mails are kept and sent once "
-                "sending is switched on again."
-            ),
-        )
+    state = report.build(smtp_settings, events=0)
+    # Whenever mail cannot go out: why, and how many messages wait (report.sending_note).
+    texts = [state["sending_note"]] if state["sending_note"] else []
+    texts += [alert["text"] for alert in state["alerts"]]
     if not texts:
         return HttpResponse(status=204)
     return JsonResponse(

@@ -53,11 +53,14 @@
     setText(bar, "last_test_label", report.last_test_label);
     setText(bar, "waiting_label", report.waiting_label);
     show(bar, "waiting_row", Boolean(report.waiting_count));
-    setText(bar, "enabled_label", report.enabled_label);
+    setText(bar, "enabled_label", report.sending_badge);
+    setText(bar, "sending_note", report.sending_note);
+    show(bar, "sending_note_row", Boolean(report.sending_note));
     const sending = field(bar, "sending");
     if (sending) {
-      sending.classList.toggle("icarus-smtp-sending--on", report.enabled);
-      sending.classList.toggle("icarus-smtp-sending--off", !report.enabled);
+      for (const name of ["on", "off", "warn"]) {
+        sending.classList.toggle(`icarus-smtp-sending--${name}`, report.sending_class === name);
+      }
     }
   }
 
