@@ -7,8 +7,9 @@ from email import message_from_bytes
 
 import pytest
 from django.core import mail
+from django.core.management import CommandError, call_command
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from wagtail.admin.forms.account import NameEmailForm
 
 from example_site import demo
@@ -358,3 +359,23 @@ def test_working_and_switched_on_shows_no_waiting_note(server, smtp_editor, clie
     state = report.build(SmtpSettings.load())
     assert (state["sending_state"], state["sending_note"]) == ("on", "")
     assert client.get(reverse("wagtail_icarus_smtp:banner"), **XHR).status_code == 204
+
+
+# -- 2. messages that tell the truth -----------------------------------------------------
+
+
+def test_sendtest_against_an_unreachable_server_says_deferred_and_when(server, settings):
+    configure(server)
+    server.__exit__(None, None, None)  # the server goes away after the setup
+
+    with pytest.raises(CommandError) as raised:
+        call_command("icarus_smtp_sendtest", to="kunde@example.com")
+
+    text = str(raised.value)
+    assert "deferred" in text and "retried automatically at" in text
+    assert "failed" not in text.lower()
+    row = OutboxMessage.objects.get()
+    assert row.status == "deferred"
+    assert (
+        row.next_attempt_at.astimezone(timezone.get_current_timezone()).strftime("%H:%M:%S") in text
+    )
