@@ -10,12 +10,14 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone, translation
+from django_q.conf import Conf
 from wagtail.admin.forms.account import NameEmailForm
+from wagtail.models import ModelLogEntry
 
 from example_site import demo
 from example_site.dropzone.demo_admin import ensure_admin_user
 from tests.conftest import MAILBOX
-from tests.utils import committed, configure, german, submit
+from tests.utils import committed, configure, form_data, german, submit
 from wagtail_icarus_smtp import outbox, report
 from wagtail_icarus_smtp.models import OutboxMessage, SmtpSettings
 from wagtail_icarus_smtp.views import edit_url
@@ -379,3 +381,88 @@ def test_sendtest_against_an_unreachable_server_says_deferred_and_when(server, s
     assert (
         row.next_attempt_at.astimezone(timezone.get_current_timezone()).strftime("%H:%M:%S") in text
     )
+
+
+def settings_url():
+    return edit_url(SmtpSettings.load())
+
+
+def post_settings(client, server, **overrides):
+    data = form_data(port=str(server.port), confirm_password="pw", **overrides)
+    return client.post(settings_url(), data, follow=True)
+
+
+def page_messages(response):
+    return [str(message) for message in response.context["messages"]]
+
+
+def test_saving_says_the_connection_is_being_tested(server, smtp_editor, client, monkeypatch):
+    monkeypatch.setattr(Conf, "SYNC", False)  # queued: the test has not run yet
+    client.force_login(german(smtp_editor))
+
+    response = post_settings(client, server)
+
+    assert page_messages(response) == ["Gespeichert – die Verbindung wird getestet."]
+    assert "SMTP-Einstellungen aktualisiert." not in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)  # the sync test task runs at the commit
+def test_a_failed_draft_is_marked_and_can_be_discarded(server, smtp_editor, client):
+    configure(server, user=smtp_editor)
+    working = SmtpSettings.load()
+    client.force_login(german(smtp_editor))
+
+    response = post_settings(client, server, host="127.0.0.1", password="falsch")
+
+    [message] = page_messages(response)
+    assert message.startswith("Als Entwurf gespeichert, aber der Verbindungstest ist fehlgeschl")
+    page = response.content.decode()
+    assert 'data-field="draft_tag">Entwurf – nicht in Gebrauch' in page  # shown
+    discard = reverse("wagtail_icarus_smtp:discard_draft")
+    assert f'href="{discard}"' in page
+    confirmation = client.get(discard).content.decode()
+    assert "Ja, Entwurf verwerfen" in confirmation
+    assert SmtpSettings.load().host == "127.0.0.1"  # the GET changes nothing
+
+    response = client.post(discard, follow=True)
+
+    assert page_messages(response) == [
+        "Der Entwurf wurde verworfen: Das Formular zeigt wieder die Einstellungen, "
+        "die in Gebrauch sind."
+    ]
+    restored = SmtpSettings.load()
+    assert (restored.host, restored.port, restored.email) == (
+        working.host,
+        working.port,
+        working.email,
+    )
+    assert restored._password_encrypted == working.live_config._password_encrypted
+    assert restored.status == "complete" and not restored.live_differs
+    assert 'data-field="draft_tag" hidden>' in response.content.decode()
+    assert ModelLogEntry.objects.filter(
+        action="wagtail_icarus_smtp.draft_discarded", user=smtp_editor
+    ).exists()
+
+
+def test_discarding_without_a_draft_changes_nothing(server, smtp_editor, client):
+    configure(server, user=smtp_editor)
+    version = SmtpSettings.load().version
+    client.force_login(german(smtp_editor))
+
+    response = client.post(reverse("wagtail_icarus_smtp:discard_draft"), follow=True)
+
+    assert page_messages(response) == [
+        "Es gibt keinen Entwurf zum Verwerfen; es wurde nichts geändert."
+    ]
+    assert SmtpSettings.load().version == version
+
+
+def test_only_editors_with_the_permission_may_discard(server, admin_only_user, client):
+    configure(server)
+    submit(port=str(server.port), password="falsch")
+    client.force_login(admin_only_user)
+
+    response = client.post(reverse("wagtail_icarus_smtp:discard_draft"), **XHR)
+
+    assert response.status_code in (302, 403)
+    assert SmtpSettings.load().status == "failed"

@@ -4,8 +4,9 @@ from django.utils.html import format_html
 from wagtail import hooks
 
 from . import outbox_admin  # noqa: F401 (registers the outbox admin hooks)  # isort: skip
-from . import views
+from . import draft_admin, views
 from .dashboard import SmtpStatusDashboardPanel
+from .models import SmtpSettings
 
 app_name = "wagtail_icarus_smtp"
 
@@ -16,6 +17,7 @@ def register_admin_urls():
         path("status/", views.status_view, name="status"),
         path("banner/", views.banner_view, name="banner"),
         path("test-email/", views.testmail_view, name="testmail"),
+        path("discard-draft/", draft_admin.DiscardDraftView.as_view(), name="discard_draft"),
         path("history/", views.HistoryView.as_view(), name="history"),
         path(
             "history/results/",
@@ -40,6 +42,14 @@ def mark_password_sensitive(request, instance):
 
     if isinstance(instance, SmtpSettings):
         request.sensitive_post_parameters = ["password"]
+
+
+@hooks.register("after_edit_setting")
+def tell_what_saving_did(request, instance):
+    """Say what saving did ("Saved: the connection is being tested.") instead of
+    Wagtail's "SMTP settings updated."."""
+    if isinstance(instance, SmtpSettings):
+        draft_admin.replace_saved_message(request, instance)
 
 
 @hooks.register("insert_global_admin_js")

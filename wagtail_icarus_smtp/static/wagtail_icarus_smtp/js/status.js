@@ -46,6 +46,8 @@
     setText(bar, "reply", report.reply);
     show(bar, "failure", Boolean(report.category));
     show(bar, "reply_row", Boolean(report.reply));
+    show(bar, "draft_tag", report.draft_not_in_use);
+    show(bar, "discard_row", report.can_discard_draft);
     setText(bar, "live_note", report.live_note);
     show(bar, "live_note_row", Boolean(report.live_note));
     setText(bar, "stale_hint", report.stale_hint);
