@@ -402,7 +402,7 @@ def test_saving_says_the_connection_is_being_tested(server, smtp_editor, client,
 
     response = post_settings(client, server)
 
-    assert page_messages(response) == ["Gespeichert – die Verbindung wird getestet."]
+    assert page_messages(response) == ["Gespeichert \u2013 die Verbindung wird getestet."]
     assert "SMTP-Einstellungen aktualisiert." not in response.content.decode()
 
 
@@ -417,7 +417,7 @@ def test_a_failed_draft_is_marked_and_can_be_discarded(server, smtp_editor, clie
     [message] = page_messages(response)
     assert message.startswith("Als Entwurf gespeichert, aber der Verbindungstest ist fehlgeschl")
     page = response.content.decode()
-    assert 'data-field="draft_tag">Entwurf – nicht in Gebrauch' in page  # shown
+    assert 'data-field="draft_tag">Entwurf \u2013 nicht in Gebrauch' in page  # shown
     discard = reverse("wagtail_icarus_smtp:discard_draft")
     assert f'href="{discard}"' in page
     confirmation = client.get(discard).content.decode()
