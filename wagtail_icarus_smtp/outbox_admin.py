@@ -82,6 +82,9 @@ class DeliveryLogView(PermissionRequired, ReportView):
     search_fields = ["recipient_list", "subject"]
     permission_policy = permission_policy
     any_permission_required = ["change"]
+    # Wagtail's wide-table pattern: on a phone the table scrolls sideways instead of
+    # squeezing every column (subjects wrapping every few letters, last columns cut off).
+    table_classname = "listing listing-with-x-scroll"
     columns = [
         TitleColumn(
             "subject",

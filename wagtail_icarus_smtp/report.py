@@ -154,6 +154,7 @@ def build(smtp_settings, *, events=RECENT_EVENTS):
     # The form shows a draft that no mail goes through: say so, offer the way back.
     report["draft_not_in_use"] = value == status.FAILED or smtp_settings.live_differs
     report["can_discard_draft"] = smtp_settings.live_differs
+    report["affected_fields"] = list(status.CATEGORY_FIELDS.get(category, ()))
     if smtp_settings.live_differs and value != status.RUNNING:
         report["live_note"] = _(
             "Mail is still being sent with the last working settings "

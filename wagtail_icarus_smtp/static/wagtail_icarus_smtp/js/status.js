@@ -66,6 +66,24 @@
     }
   }
 
+  // The fields a failure is about point to its explanation and fix (aria-describedby),
+  // so a screen reader reads cause and fix when the editor goes there to correct it.
+  const FAILURE_ID = "icarus-smtp-failure";
+  const FIELDS = ["email", "password", "host", "port"];
+
+  function describeAffected(affected) {
+    for (const name of FIELDS) {
+      const input = document.querySelector(`[name="${name}"]`);
+      if (!input) continue;
+      const ids = (input.getAttribute("aria-describedby") || "")
+        .split(/\s+/)
+        .filter((id) => id && id !== FAILURE_ID);
+      if (affected.includes(name)) ids.push(FAILURE_ID);
+      if (ids.length) input.setAttribute("aria-describedby", ids.join(" "));
+      else input.removeAttribute("aria-describedby");
+    }
+  }
+
   function cell(content, tag) {
     const td = document.createElement("td");
     if (tag) {
@@ -137,6 +155,7 @@
       .then((response) => (response.ok ? response.json() : Promise.reject(response.status)))
       .then((report) => {
         updateBar(bar, report);
+        describeAffected(report.affected_fields || []);
         updateHistory(report);
         updateTestMail(report);
         schedule(bar, report);
@@ -154,6 +173,9 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    document.querySelectorAll(SELECTOR).forEach(watch);
+    document.querySelectorAll(SELECTOR).forEach((bar) => {
+      describeAffected((bar.dataset.affectedFields || "").split(" ").filter(Boolean));
+      watch(bar);
+    });
   });
 })();
