@@ -5,6 +5,7 @@ Only users who may change the SMTP settings see or touch any of it.
 """
 
 import django_filters
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
@@ -62,7 +63,12 @@ class ChoiceColumn(Column):
 
 
 class DeliveryStatusColumn(ChoiceColumn):
-    """The status in words; a test e-mail from the settings page says so."""
+    """The status in words; a test e-mail from the settings page says so. Brings the
+    package's stylesheet (the listing on a phone)."""
+
+    @property
+    def media(self):
+        return forms.Media(css={"all": ["wagtail_icarus_smtp/css/admin.css"]})
 
     def get_value(self, instance):
         label = super().get_value(instance)
@@ -82,9 +88,9 @@ class DeliveryLogView(PermissionRequired, ReportView):
     search_fields = ["recipient_list", "subject"]
     permission_policy = permission_policy
     any_permission_required = ["change"]
-    # Wagtail's wide-table pattern: on a phone the table scrolls sideways instead of
-    # squeezing every column (subjects wrapping every few letters, last columns cut off).
-    table_classname = "listing listing-with-x-scroll"
+    # On a phone the table scrolls sideways instead of squeezing every column (subjects
+    # wrapping every few letters, last columns cut off): admin.css.
+    table_classname = "listing icarus-smtp-listing"
     columns = [
         TitleColumn(
             "subject",

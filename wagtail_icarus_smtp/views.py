@@ -157,7 +157,7 @@ class HistoryView(IndexView):
     verbose_name_plural = gettext_lazy("status events")
     header_icon = "history"
     paginate_by = 25
-    table_classname = "listing listing-with-x-scroll"  # scrolls sideways on a phone
+    table_classname = "listing icarus-smtp-listing"  # scrolls sideways on a phone
     filterset_class = HistoryFilterSet
     index_url_name = "wagtail_icarus_smtp:history"
     index_results_url_name = "wagtail_icarus_smtp:history_results"
