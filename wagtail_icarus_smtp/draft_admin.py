@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
@@ -53,13 +54,16 @@ def saved_message(smtp_settings):
     return messages.SUCCESS, gettext("Saved.")
 
 
+#: Wagtail's own success message (translated by Wagtail's catalogue, not ours).
+WAGTAIL_UPDATED = "%(setting_type)s updated."
+
+
 def replace_saved_message(request, smtp_settings):
-    """Swap Wagtail's "… updated." for ``saved_message`` (other messages stay)."""
-    default = gettext("%(setting_type)s updated.") % {
-        "setting_type": SmtpSettings._meta.verbose_name
-    }
+    """Swap Wagtail's "SMTP settings updated." for ``saved_message`` (other messages
+    stay). Reading the messages marks them used; the ones kept are added again."""
+    default = capfirst(gettext(WAGTAIL_UPDATED) % {"setting_type": SmtpSettings._meta.verbose_name})
     storage = messages.get_messages(request)
-    kept = [message for message in storage if not str(message.message).startswith(default[:-1])]
+    kept = [message for message in storage if str(message.message).strip() != default]
     for message in kept:
         messages.add_message(request, message.level, message.message, message.extra_tags)
     level, text = saved_message(SmtpSettings.objects.get(pk=smtp_settings.pk))
