@@ -325,3 +325,24 @@ def test_screen_readers_hear_cause_and_fix_and_the_provider_suggestion(
     expect(result).to_be_focused()
     snapshot = status_bar(page).aria_snapshot()
     assert "Einrichtung fehlgeschlagen" in snapshot and "Lösung:" in snapshot
+
+
+# -- 7 (the page's part) -------------------------------------------------------------------
+
+
+def test_other_provider_clears_the_preset_and_a_typed_port_moves_to_its_field(
+    page, live_server, german_editor
+):
+    login(page, live_server, german_editor)
+    open_settings(page, live_server)
+
+    field(page, "provider").select_option(label="Gmail")
+    expect(field(page, "host")).to_have_value("smtp.gmail.com")
+    field(page, "provider").select_option(label="Anderer Anbieter")
+    expect(field(page, "host")).to_have_value("")
+    expect(field(page, "port")).to_have_value("")
+
+    field(page, "host").fill("smtp.ionos.de:465")
+    field(page, "host").blur()
+    expect(field(page, "host")).to_have_value("smtp.ionos.de")
+    expect(field(page, "port")).to_have_value("465")
