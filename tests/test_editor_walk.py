@@ -3,6 +3,7 @@ in tests/browser/test_editor_walk.py)."""
 
 import email.policy
 import re
+from datetime import timedelta
 from email import message_from_bytes
 
 import pytest
@@ -231,6 +232,7 @@ def test_the_settings_menu_leads_to_the_smtp_settings(client, smtp_editor):
 def test_switching_sending_off_and_on_adds_history_rows_with_who_and_when(server, smtp_editor):
     configure(server, user=smtp_editor)
     before = SmtpSettings.load().events.count()
+    last_test = report.build(SmtpSettings.load())["last_test_label"]
 
     # The stored password is kept (empty field): only the switch changes.
     submit(user=smtp_editor, port=str(server.port), password="", enabled=None)
@@ -242,6 +244,9 @@ def test_switching_sending_off_and_on_adds_history_rows_with_who_and_when(server
     assert (off.kind, on.kind) == ("sending_disabled", "sending_enabled")
     assert off.triggered_by == on.triggered_by == smtp_editor
     assert smtp_settings.status == "complete"  # a switch row does not change the status
+    # Nor the time of the last test (the switch rows moved a day on to tell them apart).
+    smtp_settings.events.exclude(kind="").update(created_at=timezone.now() + timedelta(days=1))
+    assert report.build(smtp_settings)["last_test_label"] == last_test
     with translation.override("de"):
         rows = report.build(smtp_settings)["events"]
     assert [row["kind_label"] for row in rows[:2]] == [

@@ -72,7 +72,7 @@ def _last_test_label(smtp_settings, event):
     if event is not None and event.status == status.RUNNING:
         return _("Test started %(time)s") % {"time": when(event.created_at)}
     last_test = (
-        smtp_settings.events.filter(status__in=(status.COMPLETE, status.FAILED))
+        smtp_settings.events.filter(status__in=(status.COMPLETE, status.FAILED), kind="")
         .order_by("-created_at", "-pk")
         .first()
     )
