@@ -105,11 +105,8 @@ class SmtpSettings(BaseGenericSetting):
     @cached_property
     def current_event(self):
         """The newest status event of the current draft version, or ``None``."""
-        return (
-            self.events.filter(version=self.version, kind="")
-            .order_by("-created_at", "-pk")
-            .first()
-        )
+        events = self.events.filter(version=self.version, kind="")  # not the switch rows
+        return events.order_by("-created_at", "-pk").first()
 
     @property
     def status(self):
