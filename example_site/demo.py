@@ -15,6 +15,10 @@ WEB_HOST, WEB_PORT = "127.0.0.1", 8000
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "dropzone-demo"
 ADMIN_EMAIL = "admin@dropzone-musterstadt.de"
+# Wagtail's account form ("Name and e-mail", where the admin language is set too)
+# requires both names.
+ADMIN_FIRST_NAME = "Maria"
+ADMIN_LAST_NAME = "Muster"
 
 # The development SMTP server (manage.py icarus_smtp_devserver) and its mailbox.
 SMTP_HOST = "localhost"

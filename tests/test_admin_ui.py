@@ -256,18 +256,20 @@ def test_test_email_failure_is_explained(server, editor, client):
     assert PASSWORD not in json.dumps(data)
 
 
-def test_test_email_needs_working_settings_and_sending_on(server, editor, client):
+def test_test_email_needs_complete_settings_and_works_while_sending_is_off(server, editor, client):
+    """Issue 13: the test e-mail tests what is on the page, also while sending is off."""
     client.force_login(editor)
 
     page = client.get(edit_url()).content.decode()
     data = send_testmail(client, "kunde@example.org", **XHR).json()
 
-    assert "The test e-mail is available once the status shows" in page
+    assert "Fill in all required fields first" in page
     assert data["ok"] is False
-    assert "no working settings yet" in data["message"]
-    configure(server, enabled=None)
-    assert "switched off" in send_testmail(client, "kunde@example.org", **XHR).json()["message"]
+    assert "Fill in all required fields first" in data["message"]
     assert server.messages == []
+    configure(server, enabled=None)
+    assert send_testmail(client, "kunde@example.org", **XHR).json()["ok"] is True
+    assert server.wait_for_messages(1)[0].rcpt_tos == ["kunde@example.org"]
 
 
 def test_test_email_defaults_to_the_editors_own_address(editor, client):

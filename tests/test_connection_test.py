@@ -45,10 +45,11 @@ def test_history_records_every_transition(server, editor):
     submit(user=editor, port=str(server.port), password="", host="")  # partial
     configure(server, user=editor)
 
-    statuses = list(
-        SmtpSettings.load().events.order_by("created_at", "pk").values_list("status", flat=True)
-    )
+    events = SmtpSettings.load().events.order_by("created_at", "pk")
+    statuses = list(events.filter(kind="").values_list("status", flat=True))
     assert statuses == ["started", "running", "complete"]
+    # Switching sending on (in the first save) is a row of its own (issue 13).
+    assert list(events.exclude(kind="").values_list("kind", flat=True)) == ["sending_enabled"]
 
 
 def test_wrong_password_fails_with_auth_and_keeps_old_live_config(server, settings):

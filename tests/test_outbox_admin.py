@@ -102,7 +102,7 @@ def test_release_resend_and_discard_with_confirmation_and_audit(client, editor, 
     server_name = f"system@dropzone.example @ localhost:{server.port}"
     assert f"Yes, send it through {server_name}" in resend
     with committed():
-        client.post(url("release", held.pk))
+        client.post(url("release", held.pk))  # refused: nothing can go out (issue 13)
         client.post(url("resend", failed.pk), {"server": server_name})
     confirm = client.get(url("discard", waiting.pk))
     assert "Yes, discard" in confirm.content.decode()
@@ -116,8 +116,8 @@ def test_release_resend_and_discard_with_confirmation_and_audit(client, editor, 
     assert (discarded.status, discarded.mime) == ("failed", None)
     assert "Discarded by editor" in discarded.last_reply
     actions = set(ModelLogEntry.objects.values_list("action", flat=True))
+    assert "wagtail_icarus_smtp.outbox_released" not in actions
     assert {
-        "wagtail_icarus_smtp.outbox_released",
         "wagtail_icarus_smtp.outbox_resent",
         "wagtail_icarus_smtp.outbox_discarded",
     } <= actions
@@ -135,6 +135,8 @@ def test_release_delivers_when_sending_is_on(client, smtp_editor, server):
         client.post(url("release", row.pk))
 
     assert server.wait_for_messages(1)[0].message["Subject"] == "Los"
+    entry = ModelLogEntry.objects.get(action="wagtail_icarus_smtp.outbox_released")
+    assert entry.user == smtp_editor
 
 
 def test_users_without_the_settings_permission_see_nothing(client, admin_only_user):

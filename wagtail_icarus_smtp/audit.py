@@ -25,6 +25,7 @@ ACTIONS = {
     "outbox_released": _("Held e-mail released for sending"),
     "outbox_resent": _("E-mail queued to be sent again"),
     "outbox_discarded": _("Waiting e-mail discarded"),
+    "draft_discarded": _("SMTP draft discarded, the settings in use restored"),
 }
 
 #: Public field names for the stored columns (the password column is encrypted).

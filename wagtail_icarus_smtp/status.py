@@ -107,3 +107,21 @@ def category_help(category):
     label = Category(category).label
     explanation, fix = CATEGORY_HELP[category]
     return (label, explanation, fix)
+
+
+#: category -> the form fields the editor should look at (``aria-describedby`` on them
+#: points to the failure's explanation and fix).
+CATEGORY_FIELDS = {
+    Category.CONNECTION: ("host", "port"),
+    Category.TIMEOUT: ("host", "port"),
+    Category.TLS_UNAVAILABLE: ("port",),
+    Category.TLS_HANDSHAKE: ("port",),
+    Category.CERTIFICATE: ("host",),
+    Category.AUTH: ("email", "password"),
+    Category.APP_PASSWORD_REQUIRED: ("password",),
+    Category.AUTH_DISABLED: ("email",),
+    Category.SENDER_REJECTED: ("email",),
+    Category.HOST_NOT_ALLOWED: ("host",),
+    Category.PASSWORD_UNREADABLE: ("password",),
+    Category.PROTOCOL: (),
+}

@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
 
 from . import audit
-from .admin import delivery_log, permissions, views
+from .admin import delivery_log, draft_admin, permissions, views
 from .admin.dashboard import SmtpStatusDashboardPanel
 from .models import SmtpSettings
 
@@ -18,6 +18,7 @@ def register_admin_urls():
         path("status/", views.status_view, name="status"),
         path("banner/", views.banner_view, name="banner"),
         path("test-email/", views.testmail_view, name="testmail"),
+        path("discard-draft/", draft_admin.DiscardDraftView.as_view(), name="discard_draft"),
         path("history/", views.HistoryView.as_view(), name="history"),
         path(
             "history/results/",
@@ -38,6 +39,14 @@ def mark_password_sensitive(request, instance):
     """Django's error reports then show the submitted password as ``****``."""
     if isinstance(instance, SmtpSettings):
         request.sensitive_post_parameters = ["password"]
+
+
+@hooks.register("after_edit_setting")
+def tell_what_saving_did(request, instance):
+    """Say what saving did ("Saved: the connection is being tested.") instead of
+    Wagtail's "SMTP settings updated."."""
+    if isinstance(instance, SmtpSettings):
+        draft_admin.replace_saved_message(request, instance)
 
 
 @hooks.register("insert_global_admin_js")

@@ -23,10 +23,6 @@ FORBIDDEN_IN_NAME = {
     "bidi isolate": "Drop\u2066zone",
     "encoded word": "=?utf-8?b?QmNjOiB4?=",
     "angle bracket": "Dropzone <evil@example.com>",
-    "at sign": "evil@example.com",
-    "comma": "Dropzone, Evil",
-    "semicolon": "Dropzone; Evil",
-    "double quote": 'Dropzone "Evil"',
     "backslash": "Dropzone \\ Evil",
     "over-long": "x" * 101,
 }

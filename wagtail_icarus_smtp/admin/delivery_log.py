@@ -5,6 +5,7 @@ Only users who may change the SMTP settings see or touch any of it.
 """
 
 import django_filters
+from django import forms
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
@@ -21,6 +22,7 @@ from wagtail.admin.views.reports import ReportView
 from .. import audit, outbox, queue
 from ..models import OutboxMessage, SmtpLiveConfiguration, SmtpSettings
 from ..models.outbox import DEFERRED, FAILED, HELD, QUEUED, SENT
+from ..setup import live
 from . import ratelimit
 from .permissions import ChangePermissionRequired, user_can_change
 
@@ -49,6 +51,21 @@ class ChoiceColumn(Column):
         return getattr(instance, f"get_{self.accessor}_display")()
 
 
+class DeliveryStatusColumn(ChoiceColumn):
+    """The status in words; a test e-mail from the settings page says so. Brings the
+    package's stylesheet (the listing on a phone)."""
+
+    @property
+    def media(self):
+        return forms.Media(css={"all": ["wagtail_icarus_smtp/css/admin.css"]})
+
+    def get_value(self, instance):
+        label = super().get_value(instance)
+        if instance.is_test:
+            return gettext("%(status)s (test e-mail)") % {"status": label}
+        return label
+
+
 class DeliveryLogView(ChangePermissionRequired, ReportView):
     page_title = _("Delivery log")
     header_icon = "mail"
@@ -58,6 +75,9 @@ class DeliveryLogView(ChangePermissionRequired, ReportView):
     is_searchable = True
     search_backend_name = None  # plain ORM search over the fields below
     search_fields = ["recipient_list", "subject"]
+    # On a phone the table scrolls sideways instead of squeezing every column (subjects
+    # wrapping every few letters, last columns cut off): admin.css.
+    table_classname = "listing icarus-smtp-listing"
     columns = [
         TitleColumn(
             "subject",
@@ -65,7 +85,7 @@ class DeliveryLogView(ChangePermissionRequired, ReportView):
             url_name=f"{NAMESPACE}:detail",
         ),
         Column("recipient_list", label=_("Recipients")),
-        ChoiceColumn("status", label=_("Status")),
+        DeliveryStatusColumn("status", label=_("Status")),
         DateColumn("created_at", label=_("Accepted")),
         Column("attempts", label=_("Attempts")),
         ChoiceColumn("last_category", label=_("Failure category")),
@@ -165,6 +185,7 @@ class MessageDetailView(MessageView):
 
     def get_context_data(self, **kwargs):
         message = self.message
+        can_send = live.load().mailbox is not None
         context = super().get_context_data(**kwargs)
         context.update(
             message=message,
@@ -179,15 +200,31 @@ class MessageDetailView(MessageView):
             actions=[
                 (name, reverse(f"{NAMESPACE}:{name}", args=[message.pk]))
                 for name, (statuses, *_rest) in ACTIONS.items()
-                if message.status in statuses and not (name == "resend" and message.body_purged_at)
+                if message.status in statuses
+                and not message.is_test
+                and not (name == "resend" and message.body_purged_at)
+                and not (name == "release" and not can_send)
             ],
             index_url=reverse(f"{NAMESPACE}:index"),
+            not_now=(
+                not_sending_text()
+                if message.status in ACTIONS["release"][0] and not can_send
+                else ""
+            ),
         )
         return context
 
     def get_breadcrumbs_items(self):
         *path, last = super().get_breadcrumbs_items()
         return [*path, {**last, "url": ""}]  # the current page is not a link
+
+
+def not_sending_text():
+    """Why "Send now" is not offered: nothing can go out at the moment."""
+    return gettext(
+        "Sending is not possible right now (switched off, or no working settings): "
+        "the message is kept and goes out as soon as sending works again."
+    )
 
 
 def _status_label(value):
@@ -251,7 +288,7 @@ class MessageActionView(MessageView):
             messages.error(request, refusal)
             return redirect(f"{NAMESPACE}:detail", pk)
         statuses, function, audit_action, success = ACTIONS[self.action]
-        rows = OutboxMessage.objects.filter(pk=pk, status__in=statuses)
+        rows = OutboxMessage.objects.filter(pk=pk, status__in=statuses, is_test=False)
         if self.action == "discard":
             reason = gettext("Discarded by %(user)s") % {"user": request.user.get_username()}
             done = outbox.discard(rows, reason=reason)
@@ -271,6 +308,11 @@ class MessageActionView(MessageView):
         )
         if self.action != "discard":
             queue.enqueue_delivery()
+        if self.action == "resend" and live.load().mailbox is None:
+            success = gettext(
+                "The message will be sent again as soon as sending is possible "
+                "(it is switched off, or there are no working settings)."
+            )
         messages.success(request, success)
         return redirect(f"{NAMESPACE}:detail", pk)
 
@@ -285,6 +327,8 @@ class MessageActionView(MessageView):
                     "The mail server has changed since you confirmed; nothing was sent. "
                     "Check the server named on the confirmation page and confirm again."
                 )
+        if self.action == "release" and live.load().mailbox is None:
+            return not_sending_text()
         if self.action in ("release", "resend"):
             try:
                 ratelimit.hit("outbox", request.user)

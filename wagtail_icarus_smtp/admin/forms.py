@@ -24,6 +24,8 @@ from ..smtp import crypto, headers, hostguard
 from . import ratelimit
 
 HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+#: "smtp.ionos.de:587" typed into the server field: a name (not IPv6) and a port.
+HOST_WITH_PORT = re.compile(r"^([^:\[\]]+):(\d{1,5})$")
 
 #: The fields a complete configuration needs (``SmtpSettings.missing_fields()``).
 REQUIRED_FIELDS = ("email", "password", "host", "port")
@@ -70,6 +72,8 @@ class SmtpSettingsForm(WagtailAdminModelForm):
                 "A password is stored. Leave empty to keep it."
             )
         self.fields["provider"].initial = providers.for_host(self.instance.host)
+        # A browser cuts a longer name off silently at maxlength: the form says so instead.
+        self.fields["from_name"].widget.attrs.pop("maxlength", None)
 
     def missing_fields(self):
         """Required fields that are still empty, for display only (red frames).
@@ -104,6 +108,7 @@ class SmtpSettingsForm(WagtailAdminModelForm):
         value = self.cleaned_data["host"].strip().lower().rstrip(".")
         if not value:
             return value
+        value = self._split_port(value)
         try:
             validate_ipv46_address(value)
         except forms.ValidationError:
@@ -123,6 +128,27 @@ class SmtpSettingsForm(WagtailAdminModelForm):
         self._check_host_allowed(value)
         return value
 
+    def _split_port(self, value):
+        """``host:port`` typed into the server field: keep the host, and take the port
+        over into the port field when that is empty or says the same; else say exactly
+        what to do."""
+        match = HOST_WITH_PORT.match(value)
+        if match is None:
+            return value
+        host, port = match.group(1).rstrip("."), int(match.group(2))
+        typed = str(self.data.get(self.add_prefix("port"), "")).strip()
+        if typed and typed != str(port):
+            raise forms.ValidationError(
+                _(
+                    "Enter the server name without “:%(port)s” and the port in the field "
+                    "Port (it says %(typed)s)."
+                ),
+                code="host_with_port",
+                params={"port": port, "typed": typed},
+            )
+        self.port_from_host = port
+        return host
+
     def _check_host_allowed(self, host):
         try:
             hostguard.check(host)
@@ -137,6 +163,8 @@ class SmtpSettingsForm(WagtailAdminModelForm):
 
     def clean_port(self):
         value = self.cleaned_data["port"]
+        if value is None and "host" in self.cleaned_data:
+            value = getattr(self, "port_from_host", None)
         allowed = sorted(conf.get("PORTS"))
         if value is not None and value not in allowed:
             raise forms.ValidationError(

@@ -58,6 +58,7 @@ class StatusPanel(Panel):
             if self.instance.pk:
                 context["report"] = report.build(stored(self))
                 context["status_url"] = reverse("wagtail_icarus_smtp:status")
+                context["discard_url"] = reverse("wagtail_icarus_smtp:discard_draft")
             return context
 
 

@@ -15,6 +15,7 @@ from django.utils.translation import ngettext
 from .. import outbox, status
 from ..models.settings import RECENT_EVENTS
 from ..outbox import alerts
+from . import sending_state
 
 #: Wagtail admin icon of each state (the page's status bar and the dashboard panel).
 ICONS = {
@@ -51,6 +52,8 @@ def _event_row(event):
         "time_display": when(event.created_at),
         "status": event.status,
         "status_label": str(status.Status(event.status).label),
+        "kind": event.kind,
+        "kind_label": event.get_kind_display() if event.kind else "",
         "category": event.category,
         "category_label": str(label),
         "reply": event.reply,
@@ -152,6 +155,11 @@ def build(smtp_settings, *, events=RECENT_EVENTS):
         "waiting_label": _waiting_label(outbox_summary),
         "events": event_rows(recent[:events]),
     }
+    _add_sending_state(report, smtp_settings)
+    # The form shows a draft that no mail goes through: say so, offer the way back.
+    report["draft_not_in_use"] = value == status.FAILED or smtp_settings.live_differs
+    report["can_discard_draft"] = smtp_settings.live_differs
+    report["affected_fields"] = list(status.CATEGORY_FIELDS.get(category, ()))
     if smtp_settings.live_differs and value != status.RUNNING:
         report["live_note"] = _(
             "Mail is still being sent with the last working settings (in use since %(since)s)."
@@ -161,3 +169,15 @@ def build(smtp_settings, *, events=RECENT_EVENTS):
             "Until the test succeeds, mail is sent with the last working settings."
         )
     return report
+
+
+def _add_sending_state(report, smtp_settings):
+    """Whether mail goes out now; if not, the bar, badge and banner say why and how
+    many messages wait (``sending_state``)."""
+    value = sending_state.state(smtp_settings, report["alerts"], report["outbox"])
+    report["sending_state"] = value
+    report["can_send"] = value == sending_state.ON
+    report["sending_note"] = sending_state.note(value, report["outbox"])
+    report["sending_badge"] = sending_state.badge(value, report["enabled_label"], report["outbox"])
+    report["sending_class"] = sending_state.badge_class(value)
+    report["action"] = str(sending_state.action(report["status"], value, report["action"]))

@@ -1,4 +1,9 @@
-"""The test e-mail: one message through the live configuration, with its SMTP transcript.
+"""The test e-mail: one message through the configuration being set up, with its SMTP
+transcript.
+
+It tests what is on the page: the draft while it differs from the live configuration
+(also a failed one, also while sending is switched off), else the live configuration.
+Every test e-mail is recorded in the delivery log, marked as a test.
 
 The transcript comes from ``transport.connect(..., transcript=...)``, which masks the
 AUTH exchange and keeps only the beginning of a long conversation; every line is masked
@@ -13,14 +18,20 @@ from email.headerregistry import Address
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
+from django.core.mail.message import make_msgid
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
-from .. import conf, status
-from ..exceptions import IcarusSmtpError
-from ..models import SmtpLiveConfiguration
+from .. import conf, outbox, status
+from ..exceptions import IcarusSmtpError, PasswordUnreadable
+from ..models import DeliveryAttempt, OutboxMessage, SmtpSettings
 from ..setup import live
-from ..smtp import failures, transport
+from ..smtp import credentials, failures, headers, transport
+
+#: Which configuration a test e-mail used (``Outcome.configuration``).
+DRAFT = "draft"
+LIVE = "live"
 
 
 def _reasons():
@@ -29,8 +40,7 @@ def _reasons():
             "SMTP mail sending is switched off. Switch it on and save to send a test e-mail."
         ),
         live.NOT_CONFIGURED: _(
-            "There are no working settings yet. The test e-mail is available once the "
-            "status shows “Setup complete”."
+            "Fill in all required fields first: the test e-mail uses the settings on this page."
         ),
         live.PASSWORD_UNREADABLE: _("The stored password can no longer be read — enter it again."),
         live.UNSAFE_SENDER: _(
@@ -50,31 +60,66 @@ class Outcome:
     fix: str = ""
     reply: str = ""
     transcript: str = ""
+    configuration: str = ""
+    configuration_label: str = ""
 
     def as_dict(self):
         return dataclasses.asdict(self)
 
 
-@sensitive_variables("sending")
-def unavailable_reason(smtp_settings=None):
-    """Why no test e-mail can be sent right now (translated), or ``""``.
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """The configuration a test e-mail goes through, or why there is none."""
+
+    mailbox: transport.Mailbox | None
+    from_name: str = ""
+    configuration: str = ""
+    reason: str = ""
+
+
+def _configuration_labels():
+    return {
+        DRAFT: _(
+            "Tested with the settings on this page that are being set up "
+            "(not in use for the site's mail yet)."
+        ),
+        LIVE: _("Tested with the settings in use for the site's mail."),
+    }
+
+
+@sensitive_variables("mailbox")
+def target(smtp_settings=None):
+    """The draft when it is complete and differs from the live configuration, else
+    the live configuration — whether sending is switched on or not.
 
     ``smtp_settings``: the instance the page has read already (else it is read)."""
-    sending = live.load() if smtp_settings is None else live.sending_of(smtp_settings)
-    if sending.mailbox is not None:
-        return ""
-    return _reason(sending, smtp_settings)
-
-
-def _reason(sending, smtp_settings=None):
-    reason = sending.reason
-    if smtp_settings is not None:
-        has_live = smtp_settings.live_config is not None
+    if smtp_settings is None:
+        smtp_settings = SmtpSettings.base_queryset().first()
+    live_row = smtp_settings.live_config if smtp_settings is not None else None
+    if (
+        smtp_settings is not None
+        and not smtp_settings.missing_fields()
+        and (live_row is None or smtp_settings.live_differs)
+    ):
+        row, configuration = smtp_settings, DRAFT
+    elif live_row is not None:
+        row, configuration = live_row, LIVE
     else:
-        has_live = SmtpLiveConfiguration.objects.exists()
-    if reason == live.DISABLED and not has_live:
-        reason = live.NOT_CONFIGURED  # first things first: the setup, then the switch
-    return _reasons().get(reason, _("Sending is not possible right now."))
+        return Target(None, reason=_reasons()[live.NOT_CONFIGURED])
+    if not headers.is_safe_sender(smtp_settings.from_name, row.email):
+        return Target(None, reason=_reasons()[live.UNSAFE_SENDER])
+    try:
+        mailbox = credentials.mailbox(row)
+    except PasswordUnreadable:
+        return Target(None, reason=_reasons()[live.PASSWORD_UNREADABLE])
+    return Target(mailbox, smtp_settings.from_name, configuration)
+
+
+@sensitive_variables("chosen")
+def unavailable_reason(smtp_settings=None):
+    """Why no test e-mail can be sent right now (translated), or ``""``."""
+    chosen = target(smtp_settings)
+    return "" if chosen.mailbox is not None else chosen.reason
 
 
 def _message(to, sending, user):
@@ -90,6 +135,7 @@ def _message(to, sending, user):
         body=body,
         from_email=str(sender),
         to=[to],
+        headers={"Message-ID": make_msgid(domain=sending.mailbox.host)},
     )
 
 
@@ -122,9 +168,9 @@ def send(to, *, user=None):
 
     One deadline (``ICARUS_SMTP_TIMEOUT``) covers the whole conversation.
     """
-    sending = live.load()
+    sending = target()
     if sending.mailbox is None:
-        return Outcome(False, _reason(sending))
+        return Outcome(False, sending.reason)
     try:
         recipient = envelope_address(to)
     except ValidationError as error:
@@ -132,21 +178,39 @@ def send(to, *, user=None):
     secrets = [sending.mailbox.password]
     message = _message(to, sending, user)
     transcript = []
+    used = {
+        "configuration": sending.configuration,
+        "configuration_label": _configuration_labels()[sending.configuration],
+    }
+    data = None
     try:
+        data = _as_bytes(message)
         client = transport.connect(
             sending.mailbox, transport.Deadline(conf.get("TIMEOUT")), transcript=transcript
         )
         try:
-            client.sendmail(sending.mailbox.username, [recipient], _as_bytes(message))
+            client.sendmail(sending.mailbox.username, [recipient], data)
         finally:
             transport.quit_quietly(client)
     except (OSError, IcarusSmtpError, ValueError) as error:  # ValueError: unencodable data
-        return _failed(error, to, transcript, secrets)
+        outcome = dataclasses.replace(_failed(error, to, transcript, secrets), **used)
+        _log(
+            message,
+            data,
+            to=to,
+            mailbox=sending.mailbox,
+            ok=False,
+            category=outcome.category,
+            reply=outcome.reply,
+        )
+        return outcome
+    _log(message, data, to=to, mailbox=sending.mailbox, ok=True)
     return Outcome(
         True,
         _("The test e-mail was sent to %(to)s.") % {"to": to},
         recipient=to,
         transcript=_masked(transcript, secrets),
+        **used,
     )
 
 
@@ -194,3 +258,32 @@ def _readable(entry):
     if entry == transport.CREDENTIALS_MASKED:
         return [entry + " " + _("(credentials masked)")]
     return [entry]
+
+
+def _log(message, mime, *, to, mailbox, ok, category="", reply=""):
+    """Record the test e-mail in the delivery log: one finished row, marked as a test,
+    and its one attempt. Born ``sent`` or ``failed``, it is never claimed, released or
+    re-sent."""
+    now = timezone.now()
+    status = OutboxMessage.Status.SENT if ok else OutboxMessage.Status.FAILED
+    row = OutboxMessage.objects.create(
+        created_at=now,
+        next_attempt_at=now,
+        status=status,
+        is_test=True,
+        message_id=str(message.extra_headers.get("Message-ID", ""))[:255],
+        subject=str(message.subject)[:255],
+        recipients=[to],
+        recipient_list=to[:1000],
+        recipient_status={to: {"status": status.value, "reply": reply[:500]}},
+        mime=mime,
+        attempts=1,
+        sent_at=now if ok else None,
+        sent_via=outbox.via(mailbox.username, mailbox.host, mailbox.port)[:300],
+        last_category=category,
+        last_reply=reply[:500],
+    )
+    DeliveryAttempt.objects.create(
+        message=row, created_at=now, status=status, category=category, reply=reply[:500]
+    )
+    return row

@@ -24,7 +24,6 @@ from wagtail.admin.views.generic import IndexView
 from .. import audit
 from .. import status as states
 from ..models import SmtpSettings, SmtpStatusEvent
-from ..outbox import alerts
 from ..smtp import headers
 from . import ratelimit, report, testmail
 from .permissions import ChangePermissionRequired, user_can_change
@@ -51,21 +50,16 @@ def status_view(request):
 
 @never_cache
 def banner_view(request):
-    """The banner for every admin page while sending is paused or an alert is active:
-    JSON, or 204 when there is nothing to say."""
+    """The banner for every admin page while no mail goes out (switched off, nothing
+    live, failing, delayed) or an alert is active: JSON, or 204 when there is nothing
+    to say."""
     if not user_can_change(request.user):
         raise PermissionDenied
     smtp_settings = SmtpSettings.load(request_or_site=request)
-    texts = [alert["text"] for alert in alerts.for_admin()]
-    if not smtp_settings.enabled:
-        texts.insert(
-            0,
-            _(
-                "SMTP mail sending is switched off: the site sends no e-mails, customers "
-                "receive no booking confirmations. The e-mails are kept and sent once "
-                "sending is switched on again."
-            ),
-        )
+    state = report.build(smtp_settings, events=0)
+    # Whenever mail cannot go out: why, and how many messages wait (report.sending_note).
+    texts = [state["sending_note"]] if state["sending_note"] else []
+    texts += [alert["text"] for alert in state["alerts"]]
     if not texts:
         return HttpResponse(status=204)
     return JsonResponse(
@@ -77,7 +71,8 @@ def banner_view(request):
 @sensitive_post_parameters()
 @never_cache
 def testmail_view(request):
-    """Send a test e-mail through the live configuration; JSON for XHR, else a message."""
+    """Send a test e-mail through the configuration on the page (``testmail.target``);
+    JSON for XHR, else a message."""
     if not user_can_change(request.user):
         raise PermissionDenied
     smtp_settings = SmtpSettings.load(request_or_site=request)
@@ -107,9 +102,11 @@ def _testmail_response(request, smtp_settings, outcome, *, status=200):
     if is_xhr(request):
         return JsonResponse(outcome.as_dict(), status=status)
     if outcome.ok:
-        messages.success(request, outcome.message)
+        messages.success(request, f"{outcome.message} {outcome.configuration_label}".strip())
     else:
-        details = " ".join(part for part in (outcome.explanation, outcome.fix) if part)
+        details = " ".join(
+            part for part in (outcome.explanation, outcome.fix, outcome.configuration_label) if part
+        )
         messages.error(request, f"{outcome.message} {details}".strip())
     return redirect(edit_url(smtp_settings))
 
@@ -130,6 +127,10 @@ class HistoryFilterSet(WagtailFilterSet):
         fields = ["status", "category"]
 
 
+#: History rows of the sending switch: Wagtail admin icons.
+SWITCH_ICONS = {"sending_enabled": "mail", "sending_disabled": "cross"}
+
+
 class StatusColumn(Column):
     cell_template_name = "wagtail_icarus_smtp/tables/status_cell.html"
 
@@ -139,9 +140,9 @@ class StatusColumn(Column):
 
     def get_cell_context_data(self, instance, parent_context):
         context = super().get_cell_context_data(instance, parent_context)
-        context["status"] = instance.status
-        context["label"] = instance.get_status_display()
-        context["icon"] = report.ICONS[instance.status]
+        context["status"] = instance.kind or instance.status
+        context["label"] = instance.get_kind_display() or instance.get_status_display()
+        context["icon"] = SWITCH_ICONS.get(instance.kind) or report.ICONS[instance.status]
         return context
 
 
@@ -155,6 +156,7 @@ class HistoryView(ChangePermissionRequired, IndexView):
     verbose_name_plural = gettext_lazy("status events")
     header_icon = "history"
     paginate_by = 25
+    table_classname = "listing icarus-smtp-listing"  # scrolls sideways on a phone
     filterset_class = HistoryFilterSet
     index_url_name = "wagtail_icarus_smtp:history"
     index_results_url_name = "wagtail_icarus_smtp:history_results"

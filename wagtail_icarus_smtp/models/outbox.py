@@ -51,6 +51,11 @@ class OutboxMessage(models.Model):
     )
     last_reply = models.CharField(_("server reply"), max_length=500, blank=True)
     body_purged_at = models.DateTimeField(_("body deleted"), null=True, blank=True)
+    is_test = models.BooleanField(
+        _("test e-mail"),
+        default=False,
+        help_text="Sent from the settings page's test e-mail: logged, never queued or re-sent.",
+    )
     bulk = models.BooleanField(
         _("bulk"),
         default=False,

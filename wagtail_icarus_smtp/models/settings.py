@@ -118,20 +118,21 @@ class SmtpSettings(BaseGenericSetting):
         """The newest status event of the current draft version, or ``None``."""
         if "recent_events" in self.__dict__:  # read already (the status report)
             for event in self.recent_events:
-                if event.version == self.version:
+                if event.version == self.version and not event.kind:  # not a switch row
                     return event
             if len(self.recent_events) < RECENT_EVENTS:
                 return None  # every event was read: none of this version
-        return self.events.filter(version=self.version).order_by("-created_at", "-pk").first()
+        events = self.events.filter(version=self.version, kind="")  # not the switch rows
+        return events.order_by("-created_at", "-pk").first()
 
     def last_test(self):
         """The newest finished test (complete or failed) of any version, or ``None``."""
         for event in self.recent_events:
-            if event.status in (states.COMPLETE, states.FAILED):
+            if event.status in (states.COMPLETE, states.FAILED) and not event.kind:
                 return event
         if len(self.recent_events) < RECENT_EVENTS:
             return None
-        finished = self.events.filter(status__in=(states.COMPLETE, states.FAILED))
+        finished = self.events.filter(status__in=(states.COMPLETE, states.FAILED), kind="")
         return finished.order_by("-created_at", "-pk").first()
 
     def forget_events(self):
@@ -170,9 +171,11 @@ class SmtpSettings(BaseGenericSetting):
         limit = conf.get("TIMEOUT") + conf.get("STALE_MARGIN")
         return self.current_event.created_at < timezone.now() - timedelta(seconds=limit)
 
-    def record(self, value, *, user=None, category="", reply="", duration=None):
-        """Add one status event for the current draft version."""
+    def record(self, value, *, user=None, category="", reply="", duration=None, kind=""):
+        """Add one status event for the current draft version (``kind``: a switch
+        event, ``SmtpStatusEvent.Kind``, which leaves the status as it is)."""
         event = self.events.create(
+            kind=kind,
             status=value,
             category=category,
             reply=reply,
@@ -218,9 +221,15 @@ class SmtpLiveConfiguration(models.Model):
 
 
 class SmtpStatusEvent(models.Model):
-    """One status transition, for the history the editors see."""
+    """One status transition, for the history the editors see; or sending switched on
+    or off (``kind``), which records the status it left unchanged."""
+
+    class Kind(models.TextChoices):
+        SENDING_ENABLED = "sending_enabled", _("SMTP mail sending switched on")
+        SENDING_DISABLED = "sending_disabled", _("SMTP mail sending switched off")
 
     settings = models.ForeignKey(SmtpSettings, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("event"), max_length=20, blank=True, choices=Kind.choices)
     created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
     status = models.CharField(_("status"), max_length=20, choices=states.Status.choices)
     category = models.CharField(

@@ -68,7 +68,9 @@ def _evaluate(result, live_failure, live_ok):
         announced += _update(
             LIVE_NOT_WORKING, False, gettext("The SMTP connection works again."), now
         )
-    failed = DeliveryAttempt.objects.filter(status=FAILED, created_at__gte=now - window)
+    failed = DeliveryAttempt.objects.filter(
+        status=FAILED, created_at__gte=now - window, message__is_test=False
+    )
     count = failed.count()
     announced += _update(
         DELIVERIES_FAILING,

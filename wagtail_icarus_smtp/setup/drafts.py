@@ -3,7 +3,7 @@
 from django.db import transaction
 
 from .. import audit, queue, signals, status
-from ..models import CONNECTION_FIELDS, SmtpSettings
+from ..models import CONNECTION_FIELDS, SmtpSettings, SmtpStatusEvent
 
 
 def needs_test(smtp_settings, previous_connection):
@@ -41,6 +41,7 @@ def save(
             if changed or last is None or last.status != smtp_settings.status:
                 smtp_settings.record(smtp_settings.status, user=user)
         _audit(smtp_settings, changed, previous_target, previous_enabled, user)
+        _record_switch(smtp_settings, previous_enabled, user)
         if smtp_settings.enabled and previous_enabled is False:
             # held mail goes out now
             transaction.on_commit(lambda: signals.sending_possible.send(sender=SmtpSettings))
@@ -77,3 +78,18 @@ def _audit(smtp_settings, changed, previous_target, previous_enabled, user):
     if previous_enabled is not None and previous_enabled != smtp_settings.enabled:
         action = "sending_enabled" if smtp_settings.enabled else "sending_disabled"
         audit.log(smtp_settings, action, user=user)
+
+
+def _record_switch(smtp_settings, previous_enabled, user):
+    """Switching sending on or off is a history row of its own (who, when)."""
+    if previous_enabled is None or previous_enabled == smtp_settings.enabled:
+        return
+    kind = SmtpStatusEvent.Kind
+    current = smtp_settings.current_event
+    smtp_settings.record(
+        smtp_settings.status,
+        user=user,
+        category=smtp_settings.failure_category,
+        reply=current.reply if current is not None else "",
+        kind=kind.SENDING_ENABLED if smtp_settings.enabled else kind.SENDING_DISABLED,
+    )

@@ -35,7 +35,7 @@ def _record(smtp_settings, version, failure):
     """A history row only when the state of the live configuration changed."""
     value = status.FAILED if failure else status.COMPLETE
     category = failure.category if failure else ""
-    last = smtp_settings.events.filter(version=version).first()
+    last = smtp_settings.events.filter(version=version, kind="").first()
     if last is not None and (last.status, last.category) == (value, category):
         return None
     return smtp_settings.events.create(

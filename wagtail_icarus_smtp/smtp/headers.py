@@ -21,8 +21,10 @@ MAX_ADDRESS = 254
 BIDI_CONTROLS = frozenset(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 )
-#: Characters with a meaning in address headers; never needed in a display name.
-NAME_SPECIALS = frozenset('<>@,;"\\')
+#: Characters that make a display name look like an address ("Name <other@example>")
+#: or need escaping. Commas, quotes, semicolons and "@" are allowed: the From header is
+#: built from a (name, address) pair (``email.headerregistry.Address``), which quotes them.
+NAME_SPECIALS = frozenset("<>\\")
 ADDRESS_SPECIALS = frozenset('<>,;"\\ ()[]:')
 
 
@@ -49,7 +51,7 @@ def check_display_name(value):
         )
     if NAME_SPECIALS & set(value):
         raise ValidationError(
-            _('The name must not contain any of these characters: < > @ , ; " \\'),
+            _("The name must not contain any of these characters: < > \\"),
             code="special",
         )
 

@@ -1,9 +1,10 @@
 from django.core.mail import EmailMessage
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.timezone import localtime
 
 from wagtail_icarus_smtp import outbox
 from wagtail_icarus_smtp.backends import EmailBackend
-from wagtail_icarus_smtp.models.outbox import SENT
+from wagtail_icarus_smtp.models.outbox import DEFERRED, SENT
 from wagtail_icarus_smtp.setup import live
 
 
@@ -34,6 +35,14 @@ class Command(BaseCommand):
         [row] = outbox.accept([EmailBackend().envelope(message)], held=False)
         outbox.deliver(ids=[row.pk], sending=sending)
         row.refresh_from_db()
+        if row.status == DEFERRED:
+            outbox.schedule_retry()  # as a delivery task does
+            raise CommandError(
+                "Not delivered yet: the message is deferred "
+                f"({row.last_category}: {row.last_reply}) and will be retried "
+                f"automatically at {localtime(row.next_attempt_at):%Y-%m-%d %H:%M:%S %Z} "
+                f"(attempt {row.attempts + 1}). See manage.py icarus_smtp_status."
+            )
         if row.status != SENT:
             raise CommandError(
                 f"Sending failed ({row.status}): {row.last_category} {row.last_reply}".strip()

@@ -1,12 +1,12 @@
 """Create the demo's pages and an admin user; safe to run any number of times."""
 
-from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from wagtail.models import Page, Site
 
 from example_site import demo
+from example_site.dropzone.demo_admin import ensure_admin_user
 from example_site.dropzone.models import BookingFormField, BookingFormPage, HomePage
 
 HOME_INTRO = (
@@ -86,13 +86,9 @@ class Command(BaseCommand):
         self.stdout.write("Created the booking form page.")
 
     def ensure_admin_user(self):
-        user_model = get_user_model()
-        if not user_model.objects.filter(is_superuser=True).exists():
-            user_model.objects.create_superuser(
-                demo.ADMIN_USERNAME, demo.ADMIN_EMAIL, demo.ADMIN_PASSWORD
-            )
+        user, created = ensure_admin_user()
+        if created:
             self.stdout.write("Created the admin user.")
-        user = user_model.objects.filter(username=demo.ADMIN_USERNAME).first()
         if user is not None and user.check_password(demo.ADMIN_PASSWORD):
             login = f"{demo.ADMIN_USERNAME} / {demo.ADMIN_PASSWORD}"
         else:

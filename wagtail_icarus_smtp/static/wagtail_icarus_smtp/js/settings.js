@@ -28,15 +28,43 @@
       hintBox.querySelector('[data-field="provider_hint"]').textContent = preset ? preset.hint : "";
     }
 
+    function setValue(input, value) {
+      input.value = value;
+      input.dispatchEvent(new Event("input", { bubbles: true }));
+      input.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+
+    // A provider's own server and port, still in the fields when another one is chosen.
+    function isPresetServer(value) {
+      const name = value.trim().toLowerCase();
+      return Boolean(name) && Object.values(presets).some((preset) => preset.host === name);
+    }
+
     function fill(key) {
       const preset = presets[key];
-      if (!preset || !preset.host) return;
-      for (const [input, value] of [[host, preset.host], [port, preset.port]]) {
-        input.value = value;
-        input.dispatchEvent(new Event("input", { bubbles: true }));
-        input.dispatchEvent(new Event("change", { bubbles: true }));
+      if (!preset) return;
+      if (!preset.host) {
+        // "Other provider": the previous provider's server and port do not apply.
+        if (isPresetServer(host.value)) {
+          setValue(host, "");
+          setValue(port, "");
+        }
+        return;
       }
+      setValue(host, preset.host);
+      setValue(port, preset.port);
     }
+
+    // "smtp.ionos.de:587" typed into the server field: the port goes to its own field
+    // (the server checks the same and explains a conflict).
+    host.addEventListener("change", () => {
+      const match = /^([^:[\]]+):(\d{1,5})$/.exec(host.value.trim());
+      if (!match || (port.value && port.value !== match[2] && port.value !== port.defaultValue)) {
+        return;
+      }
+      setValue(host, match[1]);
+      setValue(port, match[2]);
+    });
 
     function choose(key) {
       select.value = key;
@@ -151,6 +179,10 @@
       text("testmail_reply_row").hidden = !outcome.reply;
       text("testmail_transcript").textContent = outcome.transcript || "";
       text("testmail_transcript_row").hidden = !outcome.transcript;
+      text("testmail_configuration").textContent = outcome.configuration_label || "";
+      text("testmail_configuration").hidden = !outcome.configuration_label;
+      // Keyboard and screen-reader users land on the result, not back on the button.
+      result.focus();
     }
 
     button.addEventListener("click", () => {

@@ -46,6 +46,8 @@
     setText(bar, "reply", report.reply);
     show(bar, "failure", Boolean(report.category));
     show(bar, "reply_row", Boolean(report.reply));
+    show(bar, "draft_tag", report.draft_not_in_use);
+    show(bar, "discard_row", report.can_discard_draft);
     setText(bar, "live_note", report.live_note);
     show(bar, "live_note_row", Boolean(report.live_note));
     setText(bar, "stale_hint", report.stale_hint);
@@ -53,11 +55,32 @@
     setText(bar, "last_test_label", report.last_test_label);
     setText(bar, "waiting_label", report.waiting_label);
     show(bar, "waiting_row", Boolean(report.waiting_count));
-    setText(bar, "enabled_label", report.enabled_label);
+    setText(bar, "enabled_label", report.sending_badge);
+    setText(bar, "sending_note", report.sending_note);
+    show(bar, "sending_note_row", Boolean(report.sending_note));
     const sending = field(bar, "sending");
     if (sending) {
-      sending.classList.toggle("icarus-smtp-sending--on", report.enabled);
-      sending.classList.toggle("icarus-smtp-sending--off", !report.enabled);
+      for (const name of ["on", "off", "warn"]) {
+        sending.classList.toggle(`icarus-smtp-sending--${name}`, report.sending_class === name);
+      }
+    }
+  }
+
+  // The fields a failure is about point to its explanation and fix (aria-describedby),
+  // so a screen reader reads cause and fix when the editor goes there to correct it.
+  const FAILURE_ID = "icarus-smtp-failure";
+  const FIELDS = ["email", "password", "host", "port"];
+
+  function describeAffected(affected) {
+    for (const name of FIELDS) {
+      const input = document.querySelector(`[name="${name}"]`);
+      if (!input) continue;
+      const ids = (input.getAttribute("aria-describedby") || "")
+        .split(/\s+/)
+        .filter((id) => id && id !== FAILURE_ID);
+      if (affected.includes(name)) ids.push(FAILURE_ID);
+      if (ids.length) input.setAttribute("aria-describedby", ids.join(" "));
+      else input.removeAttribute("aria-describedby");
     }
   }
 
@@ -83,9 +106,9 @@
         const row = document.createElement("tr");
         row.append(
           cell(event.time_display, { name: "time", dateTime: event.time }),
-          cell(event.status_label, {
+          cell(event.kind ? event.kind_label : event.status_label, {
             name: "span",
-            className: `w-status icarus-smtp-tag icarus-smtp-tag--${event.status}`,
+            className: `w-status icarus-smtp-tag icarus-smtp-tag--${event.kind || event.status}`,
           }),
           cell(event.category_label),
           cell(event.reply, { name: "code" }),
@@ -99,10 +122,12 @@
     });
   }
 
-  // Once the settings work and sending is on, the test e-mail can be sent.
+  // Once the settings are complete (tested or not), the test e-mail can be sent; the
+  // server decides which configuration it uses and says so.
   function updateTestMail(report) {
     const box = document.querySelector("[data-icarus-testmail]");
-    if (!box || !(report.live && report.enabled && report.status === "complete")) return;
+    const complete = ["running", "complete", "failed"].includes(report.status);
+    if (!box || !(report.live || complete)) return;
     show(box, "testmail_unavailable", false);
     box.querySelectorAll("[data-icarus-testmail-to], [data-icarus-testmail-send]").forEach(
       (element) => {
@@ -130,6 +155,7 @@
       .then((response) => (response.ok ? response.json() : Promise.reject(response.status)))
       .then((report) => {
         updateBar(bar, report);
+        describeAffected(report.affected_fields || []);
         updateHistory(report);
         updateTestMail(report);
         schedule(bar, report);
@@ -147,6 +173,9 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    document.querySelectorAll(SELECTOR).forEach(watch);
+    document.querySelectorAll(SELECTOR).forEach((bar) => {
+      describeAffected((bar.dataset.affectedFields || "").split(" ").filter(Boolean));
+      watch(bar);
+    });
   });
 })();
