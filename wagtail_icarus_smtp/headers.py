@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
+from . import addresses
+
 MAX_NAME = 100
 MAX_ADDRESS = 254
 BIDI_CONTROLS = frozenset(
@@ -55,6 +57,16 @@ def check_address(value):
     if "=?" in value or value.count("@") != 1:
         raise ValidationError(_("Enter a single plain e-mail address."), code="unsafe")
     validate_email(value)
+    try:
+        addresses.ascii_form(value)
+    except UnicodeError:
+        raise ValidationError(
+            _(
+                "The domain after the @ is not a valid international domain name "
+                "(IDNA 2008); mail servers cannot deliver to it. Check the spelling."
+            ),
+            code="idna",
+        ) from None
 
 
 def is_safe_sender(name, address):

@@ -17,7 +17,7 @@ from django.core.mail import EmailMessage
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
-from . import conf, failures, live, status, transport
+from . import addresses, conf, failures, live, status, transport
 from .exceptions import IcarusSmtpError
 from .models import SmtpLiveConfiguration
 
@@ -74,7 +74,9 @@ def _reason(sending):
 
 def _message(to, sending, user):
     site = getattr(settings, "WAGTAIL_SITE_NAME", "") or "Wagtail"
-    sender = Address(display_name=sending.from_name, addr_spec=sending.mailbox.username)
+    sender = Address(
+        display_name=sending.from_name, addr_spec=addresses.header_form(sending.mailbox.username)
+    )
     who = user.get_username() if user is not None and user.is_authenticated else ""
     body = _(
         "This test e-mail was sent from the SMTP settings of %(site)s by %(user)s.\n\n"
@@ -95,7 +97,7 @@ def envelope_address(to):
     Raises ``ValidationError`` for a local part beyond ASCII: that needs SMTPUTF8,
     which the test e-mail does not use.
     """
-    local, _at, domain = to.rpartition("@")
+    local = to.rpartition("@")[0]
     if not local.isascii():
         raise ValidationError(
             _(
@@ -105,7 +107,7 @@ def envelope_address(to):
             code="non_ascii_local_part",
         )
     try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
+        return addresses.ascii_form(to)  # IDNA 2008: ß stays ß (the codec made it ss)
     except UnicodeError:
         raise ValidationError(_("Enter a valid e-mail address."), code="invalid") from None
 
@@ -132,7 +134,8 @@ def send(to, *, user=None):
             sending.mailbox, transport.Deadline(conf.get("TIMEOUT")), transcript=transcript
         )
         try:
-            client.sendmail(sending.mailbox.username, [recipient], _as_bytes(message))
+            sender, options = addresses.envelope(client, sending.mailbox.username)
+            client.sendmail(sender, [recipient], _as_bytes(message), mail_options=options)
         finally:
             transport.quit_quietly(client)
     except (OSError, IcarusSmtpError, ValueError) as error:  # ValueError: unencodable data

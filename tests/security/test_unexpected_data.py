@@ -35,26 +35,32 @@ def assert_failed_not_running(category):
     return data
 
 
-def test_a_password_beyond_ascii_ends_the_connection_test_as_failed_auth(server, smtp_editor):
+def test_a_password_beyond_ascii_completes_the_connection_test(server, smtp_editor):
+    """RFC 4616: AUTH carries UTF-8 (smtplib's ASCII made this fail before, issue 10)."""
     server.users[MAILBOX] = UMLAUT_PASSWORD
 
     form = submit(user=smtp_editor, port=str(server.port), password=UMLAUT_PASSWORD)
 
     assert not form.errors
-    data = assert_failed_not_running("auth")
-    assert "cannot be sent to the mail server yet" in data["reply"]
+    data = report.build(SmtpSettings.load())
+    assert (data["status"], data["category"]) == ("complete", "")
+    assert server.auth_attempts == 1
     assert UMLAUT_PASSWORD not in str(data)
 
 
-def test_a_password_beyond_ascii_is_explained_in_german(server, smtp_editor, client):
+def test_a_wrong_password_beyond_ascii_is_one_refused_login_explained_in_german(
+    server, smtp_editor, client
+):
+    server.users[MAILBOX] = UMLAUT_PASSWORD
     with translation.override("de"):  # a German site: its worker writes German
-        submit(user=smtp_editor, port=str(server.port), password=UMLAUT_PASSWORD)
+        submit(user=smtp_editor, port=str(server.port), password="Strasse-Fallschirm-a")
     client.force_login(german(smtp_editor))
 
     data = client.get(reverse("wagtail_icarus_smtp:status"), **XHR).json()
 
     assert data["category_label"] == "Authentifizierung fehlgeschlagen"
-    assert "dem Mailserver noch nicht übermittelt werden können" in data["reply"]
+    assert data["reply"].startswith("535 5.7.8")
+    assert server.auth_attempts == 1
 
 
 def test_a_bug_inside_the_connection_test_is_recorded_and_logged_without_secrets(
