@@ -2,8 +2,9 @@
 
 ``info@müller-sprung.de`` goes out as it is where the server offers SMTPUTF8 (RFC 6531);
 elsewhere its domain is written in IDNA 2008 form (``info@xn--mller-sprung-...``), which
-every server understands. IDNA 2008 with UTS 46 mapping, not Python's ``"idna"`` codec
-(IDNA 2003), which turns ``ß`` into ``ss`` — another domain. An address that cannot work
+every server understands; the AUTH login is always that ASCII form. IDNA 2008 with
+UTS 46 mapping, not Python's ``"idna"`` codec (IDNA 2003), which turns ``ß`` into ``ss``
+— another domain. An address that cannot work
 on a server (a local part with non-ASCII letters and no SMTPUTF8) is refused with a
 translated explanation before anything is sent for it.
 """
@@ -27,8 +28,10 @@ def ascii_form(address):
     return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
 
 
-def header_form(address):
-    """How the From header names the mailbox: ASCII where that is possible."""
+def ascii_if_possible(address):
+    """``address`` in ASCII where that is possible: how the From header names the
+    mailbox, and the AUTH login (Dovecot, behind most hosters' Postfix, refuses
+    non-ASCII user names by default; ``auth_username_chars``)."""
     try:
         return address if address.isascii() else ascii_form(address)
     except UnicodeError:

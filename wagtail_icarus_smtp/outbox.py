@@ -247,7 +247,7 @@ def _sender_headers(mailbox, from_name, sender, has_reply_to):
     """The From (and Reply-To) header lines, folded and encoded: the same for every
     message of a batch, so built once (the email package is slow at it)."""
     added = EmailMessage(policy=SMTP_POLICY)
-    added["From"] = Address(display_name=from_name, addr_spec=addresses.header_form(mailbox))
+    added["From"] = Address(display_name=from_name, addr_spec=addresses.ascii_if_possible(mailbox))
     foreign = sender and parseaddr(sender)[1].lower() != mailbox.lower()
     if foreign and not has_reply_to:
         added["Reply-To"] = sender

@@ -75,7 +75,8 @@ def _reason(sending):
 def _message(to, sending, user):
     site = getattr(settings, "WAGTAIL_SITE_NAME", "") or "Wagtail"
     sender = Address(
-        display_name=sending.from_name, addr_spec=addresses.header_form(sending.mailbox.username)
+        display_name=sending.from_name,
+        addr_spec=addresses.ascii_if_possible(sending.mailbox.username),
     )
     who = user.get_username() if user is not None and user.is_authenticated else ""
     body = _(

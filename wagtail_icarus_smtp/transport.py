@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 from . import addresses, conf, hostguard, smtpauth
+from .addresses import ascii_if_possible
 from .exceptions import IcarusSmtpError
 from .smtpauth import MalformedAuthReply
 
@@ -337,7 +338,7 @@ def connect(mailbox, deadline, *, debuglevel=0, transcript=None):
                 raise TlsUnavailable(reply=client.ehlo_resp.decode(errors="replace"))
             client.starttls(context=context)
             client.ehlo()
-        client.login(mailbox.username, mailbox.password)
+        client.login(ascii_if_possible(mailbox.username), mailbox.password)
     except BaseException as error:
         _sessions.pop(key, None)
         _hang_up(client, error)
