@@ -304,8 +304,8 @@ class Exim(_MailServer):
             refused = (
                 f"  deny senders = {self.refused_sender}\n"
                 "       message = 5.7.1 Sender address rejected by local policy\\n"
-                "5.7.1 This mailbox may not send through this server\\n"
-                "5.7.1 Contact the postmaster\n"
+                "This mailbox may not send through this server\\n"
+                "Contact the postmaster\n"
             )
         config.write_text(
             f"""\
@@ -375,6 +375,10 @@ login:
     def stop(self) -> None:
         _stop(self.process)
         self.process = None
+
+    def mainlog(self) -> str:
+        """Exim's main log (one line per event; the reject log repeats refusals)."""
+        return _tail(self.dir / "spool" / "mainlog")
 
     def log(self) -> str:
         names = ("exim.err", "spool/mainlog", "spool/rejectlog", "spool/paniclog")
