@@ -21,7 +21,7 @@ from wagtail.admin.views.generic.base import WagtailAdminTemplateMixin
 from wagtail.admin.views.reports import ReportView
 from wagtail.permission_policies import ModelPermissionPolicy
 
-from . import audit, outbox, ratelimit
+from . import audit, outbox, ratelimit, replies
 from .models import OutboxMessage, SmtpLiveConfiguration, SmtpSettings
 
 NAMESPACE = "wagtail_icarus_smtp_outbox"
@@ -32,6 +32,14 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def _allowed(user):
     return permission_policy.user_has_permission(user, "change")
+
+
+class ReplyColumn(Column):
+    """Only what a server answered; an exception text (no server answered) is shown as
+    a technical detail on the message's page, not here (``replies.split``)."""
+
+    def get_value(self, instance):
+        return replies.split(super().get_value(instance))[0]
 
 
 class PermissionRequired:
@@ -83,7 +91,7 @@ class DeliveryLogView(PermissionRequired, ReportView):
         DateColumn("created_at", label=_("Accepted")),
         Column("attempts", label=_("Attempts")),
         ChoiceColumn("last_category", label=_("Failure category")),
-        Column("last_reply", label=_("Server reply")),
+        ReplyColumn("last_reply", label=_("Server reply")),
     ]
     list_export = [
         "created_at",
@@ -182,7 +190,11 @@ class MessageDetailView(MessageView):
         context = super().get_context_data(**kwargs)
         context.update(
             message=message,
-            attempts=message.delivery_attempts.all(),
+            attempts=[
+                (attempt, *replies.split(attempt.reply))
+                for attempt in message.delivery_attempts.all()
+            ],
+            last_reply=replies.split(message.last_reply),
             recipients=[
                 (address, _status_label(state.get("status")), state.get("reply", ""))
                 for address, state in (

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import ngettext
 
-from . import status
+from . import replies, status
 
 RECENT_EVENTS = 10
 
@@ -41,6 +41,7 @@ def when(value):
 
 def _event_row(event):
     label = status.category_help(event.category)[0]
+    reply, detail = replies.split(event.reply)
     return {
         "time": event.created_at.isoformat(),
         "time_display": when(event.created_at),
@@ -48,7 +49,8 @@ def _event_row(event):
         "status_label": str(status.Status(event.status).label),
         "category": event.category,
         "category_label": str(label),
-        "reply": event.reply,
+        "reply": reply,
+        "detail": detail,
         "duration_ms": (
             round(event.duration.total_seconds() * 1000) if event.duration is not None else None
         ),
@@ -117,6 +119,8 @@ def build(smtp_settings, *, events=RECENT_EVENTS):
     event = smtp_settings.current_event
     live = smtp_settings.live_config
     recent = smtp_settings.events.select_related("triggered_by")[:events]
+    current = event is not None and category and event.category == category
+    reply, detail = replies.split(event.reply if current else "")
     outbox_summary = _outbox_summary()
     report = {
         "status": value,
@@ -127,7 +131,8 @@ def build(smtp_settings, *, events=RECENT_EVENTS):
         "category_label": str(label),
         "explanation": str(explanation),
         "fix": str(fix),
-        "reply": event.reply if event and category and event.category == category else "",
+        "reply": reply,
+        "detail": detail,
         "icon": ICONS[value],
         "last_change": event.created_at.isoformat() if event else None,
         "last_change_display": when(event.created_at) if event else "",

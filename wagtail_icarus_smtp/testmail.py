@@ -17,7 +17,7 @@ from django.core.mail import EmailMessage
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
-from . import addresses, conf, failures, live, status, transport
+from . import addresses, conf, failures, live, replies, status, transport
 from .exceptions import IcarusSmtpError
 from .models import SmtpLiveConfiguration
 
@@ -50,6 +50,7 @@ class Outcome:
     explanation: str = ""
     fix: str = ""
     reply: str = ""
+    detail: str = ""  # what went wrong when no server answered (``replies.split``)
     transcript: str = ""
 
     def as_dict(self):
@@ -164,6 +165,7 @@ def _failed(error, to, transcript, secrets):
         label = _("Recipient refused")
         explanation = _("The mail server does not accept the recipient address.")
         fix = _("Check the address and try again.")
+    reply, detail = replies.split(failure.reply)
     return Outcome(
         False,
         _("The test e-mail could not be sent to %(to)s.") % {"to": to},
@@ -172,7 +174,8 @@ def _failed(error, to, transcript, secrets):
         category_label=str(label),
         explanation=str(explanation),
         fix=str(fix),
-        reply=failure.reply,
+        reply=reply,
+        detail=detail,
         transcript=_masked(transcript, secrets),
     )
 

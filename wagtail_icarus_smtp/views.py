@@ -21,7 +21,7 @@ from wagtail.admin.filters import WagtailFilterSet
 from wagtail.admin.ui.tables import Column, UserColumn
 from wagtail.admin.views.generic import IndexView
 
-from . import alerts, audit, headers, ratelimit, report, testmail
+from . import alerts, audit, headers, ratelimit, replies, report, testmail
 from . import status as states
 from .models import SmtpSettings, SmtpStatusEvent
 
@@ -189,7 +189,16 @@ class HistoryView(IndexView):
             ),
             StatusColumn("status", label=_("Status")),
             Column("category", label=_("Failure"), accessor="get_category_display"),
-            Column("reply", label=_("Server reply")),
+            Column(
+                "reply",
+                label=_("Server reply"),
+                accessor=lambda event: replies.split(event.reply)[0],
+            ),
+            Column(
+                "detail",
+                label=_("Technical details"),
+                accessor=lambda event: replies.split(event.reply)[1],
+            ),
             Column(
                 "duration",
                 label=_("Duration"),
