@@ -4,10 +4,12 @@ domains, a 421 in the middle of a batch, multi-line refusals, QUIT on error path
 
 import pytest
 from django.core.mail import EmailMessage
+from django.urls import reverse
+from django.utils import translation
 
 from tests import smtpservers
 from tests.conftest import MAILBOX, PASSWORD
-from tests.utils import committed, configure
+from tests.utils import committed, configure, german, submit
 from wagtail_icarus_smtp import failures, live, outbox, transport
 from wagtail_icarus_smtp.backends import EmailBackend
 from wagtail_icarus_smtp.models import DeliveryAttempt, OutboxMessage, SmtpSettings
@@ -16,6 +18,7 @@ UMLAUT = "Fallschirm-Straße-äöü"
 IDN_MAILBOX = "info@müller-sprung.de"
 IDN_LOGIN = "info@xn--mller-sprung-dlb.de"  # the login is always the ASCII form
 DEADLINE = 10
+XHR = {"HTTP_X_REQUESTED_WITH": "XMLHttpRequest"}
 
 
 def verbs(server):
@@ -167,3 +170,35 @@ def test_a_multi_line_refusal_reads_as_one_text_with_the_code_once(start_server,
         "550 5.7.1 Message rejected as spam; Your message looked like bulk mail; "
         "See https://postmaster.example/550"
     )
+
+
+# -- what editors are shown --------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_refused_connection_is_explained_not_shown_as_the_servers_reply(
+    trust, smtp_editor, client
+):
+    port = smtpservers.free_port()  # nothing listens there
+    trust(port)
+    with translation.override("de"):
+        submit(user=smtp_editor, port=str(port))
+    client.force_login(german(smtp_editor))
+
+    data = client.get(reverse("wagtail_icarus_smtp:status"), **XHR).json()
+    page = client.get(
+        reverse("wagtailsettings:edit", args=["wagtail_icarus_smtp", "smtpsettings", 1]).replace(
+            "/1/", f"/{SmtpSettings.load().pk}/"
+        )
+    ).content.decode()
+
+    assert data["category"] == "connection"
+    assert data["reply"] == ""
+    assert data["detail"].startswith("ConnectionRefusedError: [Errno 111]")
+    assert "Der Mailserver war nicht erreichbar" in page  # the category's explanation
+    failure_box = page[page.index('data-field="failure"') :]
+    failure_box = failure_box[: failure_box.index("</div>")]
+    reply_row = failure_box[failure_box.index('data-field="reply_row"') :]
+    assert reply_row.startswith('data-field="reply_row" hidden>')
+    assert "<summary>Technische Details</summary>" in failure_box
+    assert "ConnectionRefusedError" in failure_box.split("<summary>", 1)[1]
