@@ -202,3 +202,27 @@ def test_a_refused_connection_is_explained_not_shown_as_the_servers_reply(
     assert reply_row.startswith('data-field="reply_row" hidden>')
     assert "<summary>Technische Details</summary>" in failure_box
     assert "ConnectionRefusedError" in failure_box.split("<summary>", 1)[1]
+
+
+@pytest.mark.django_db
+def test_a_domain_that_is_no_international_name_is_a_field_error(smtp_editor):
+    with translation.override("de"):
+        form = submit(user=smtp_editor, email="info@☃.example")  # IDNA 2003 took it
+        errors = str(form.errors["email"])
+
+    assert "Die Domain nach dem @ ist kein gültiger internationaler Domainname" in errors
+
+
+@pytest.mark.django_db
+def test_an_idn_mailbox_sends_with_smtputf8_and_an_ascii_from_header(start_server, trust):
+    server = start_server(users={"info@xn--strae-oqa.de": PASSWORD}, smtputf8=True)
+    trust(server.port)
+    configure(server, email="info@straße.de")
+
+    send(1)
+
+    [received] = server.wait_for_messages(1)
+    assert received.mail_from == "info@straße.de"
+    assert "mail from:<info@straße.de> smtputf8" in lowered(server)
+    assert received.message["From"].addresses[0].addr_spec == "info@xn--strae-oqa.de"
+    assert [row.status for row in rows()] == ["sent"]
