@@ -226,3 +226,21 @@ def test_an_idn_mailbox_sends_with_smtputf8_and_an_ascii_from_header(start_serve
     assert "mail from:<info@straße.de> smtputf8" in lowered(server)
     assert received.message["From"].addresses[0].addr_spec == "info@xn--strae-oqa.de"
     assert [row.status for row in rows()] == ["sent"]
+
+
+def test_an_echoed_utf8_login_is_masked(start_server, trust, ca):
+    """A server that echoes the AUTH PLAIN blob: the blob is base64 of UTF-8 now."""
+    server = start_server(
+        cls=smtpservers.HostileServer,
+        tls_context=ca.server_context(),
+        auth=smtpservers.echo_credentials(),
+    )
+    trust(server.port)
+
+    with pytest.raises(Exception) as caught:
+        probe(server, password=UMLAUT)
+    failure = failures.classify(caught.value, secrets=[UMLAUT])
+
+    blob = next(command for command in server.commands if command.upper().startswith("AUTH"))
+    assert blob.split()[-1] not in failure.reply + str(caught.value)
+    assert failure.reply == "535 5.7.8 bad credentials ****"
