@@ -41,11 +41,14 @@ STOP_TIMEOUT = 10.0
 
 
 def require(*programs: str) -> None:
-    """Skip (locally) or fail (``CI=true``) unless every program is installed."""
+    """Skip (locally) or fail (``CI=true``) unless every program is installed and we
+    are root (the servers switch to their own users, as on a real host)."""
     missing = [program for program in programs if not os.access(program, os.X_OK)]
-    if not missing:
+    if not missing and os.geteuid() == 0:
         return
     text = f"mail server not installed ({', '.join(missing)}): run .ci/install-mailservers"
+    if not missing:
+        text = "the real mail servers need root (CI runs as root)"
     if os.environ.get("CI") == "true":
         pytest.fail(text, pytrace=False)
     pytest.skip(text)
