@@ -4,6 +4,7 @@ domains, a 421 in the middle of a batch, multi-line refusals, QUIT on error path
 
 import pytest
 from django.core.mail import EmailMessage
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import translation
 
@@ -244,3 +245,17 @@ def test_an_echoed_utf8_login_is_masked(start_server, trust, ca):
     blob = next(command for command in server.commands if command.upper().startswith("AUTH"))
     assert blob.split()[-1] not in failure.reply + str(caught.value)
     assert failure.reply == "535 5.7.8 bad credentials ****"
+
+
+@pytest.mark.django_db
+def test_the_status_command_gives_operators_the_technical_detail(trust, smtp_editor, capsys):
+    port = smtpservers.free_port()  # nothing listens there
+    trust(port)
+    submit(user=smtp_editor, port=str(port))
+
+    with pytest.raises(SystemExit):
+        call_command("icarus_smtp_status")
+    output = capsys.readouterr().out
+
+    assert "Server reply:" not in output
+    assert "Details: ConnectionRefusedError: [Errno 111]" in output
