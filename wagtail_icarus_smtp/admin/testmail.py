@@ -20,7 +20,8 @@ from .. import conf, status
 from ..exceptions import IcarusSmtpError
 from ..models import SmtpLiveConfiguration
 from ..setup import live
-from ..smtp import failures, transport
+from ..smtp import addresses, failures, transport
+from . import replies
 
 
 def _reasons():
@@ -49,6 +50,7 @@ class Outcome:
     explanation: str = ""
     fix: str = ""
     reply: str = ""
+    detail: str = ""  # what went wrong when no server answered (``replies.split``)
     transcript: str = ""
 
     def as_dict(self):
@@ -79,7 +81,10 @@ def _reason(sending, smtp_settings=None):
 
 def _message(to, sending, user):
     site = getattr(settings, "WAGTAIL_SITE_NAME", "") or "Wagtail"
-    sender = Address(display_name=sending.from_name, addr_spec=sending.mailbox.username)
+    sender = Address(
+        display_name=sending.from_name,
+        addr_spec=addresses.ascii_if_possible(sending.mailbox.username),
+    )
     who = user.get_username() if user is not None and user.is_authenticated else ""
     body = _(
         "This test e-mail was sent from the SMTP settings of %(site)s by %(user)s.\n\n"
@@ -100,7 +105,7 @@ def envelope_address(to):
     Raises ``ValidationError`` for a local part beyond ASCII: that needs SMTPUTF8,
     which the test e-mail does not use.
     """
-    local, _at, domain = to.rpartition("@")
+    local = to.rpartition("@")[0]
     if not local.isascii():
         raise ValidationError(
             _(
@@ -110,7 +115,7 @@ def envelope_address(to):
             code="non_ascii_local_part",
         )
     try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
+        return addresses.ascii_form(to)  # IDNA 2008: ß stays ß (the codec made it ss)
     except UnicodeError:
         raise ValidationError(_("Enter a valid e-mail address."), code="invalid") from None
 
@@ -137,7 +142,8 @@ def send(to, *, user=None):
             sending.mailbox, transport.Deadline(conf.get("TIMEOUT")), transcript=transcript
         )
         try:
-            client.sendmail(sending.mailbox.username, [recipient], _as_bytes(message))
+            sender, options = addresses.envelope(client, sending.mailbox.username)
+            client.sendmail(sender, [recipient], _as_bytes(message), mail_options=options)
         finally:
             transport.quit_quietly(client)
     except (OSError, IcarusSmtpError, ValueError) as error:  # ValueError: unencodable data
@@ -165,6 +171,7 @@ def _failed(error, to, transcript, secrets):
         label = _("Recipient refused")
         explanation = _("The mail server does not accept the recipient address.")
         fix = _("Check the address and try again.")
+    reply, detail = replies.split(failure.reply)
     return Outcome(
         False,
         _("The test e-mail could not be sent to %(to)s.") % {"to": to},
@@ -173,7 +180,8 @@ def _failed(error, to, transcript, secrets):
         category_label=str(label),
         explanation=str(explanation),
         fix=str(fix),
-        reply=failure.reply,
+        reply=reply,
+        detail=detail,
         transcript=_masked(transcript, secrets),
     )
 

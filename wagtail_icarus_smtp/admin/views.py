@@ -26,7 +26,7 @@ from .. import status as states
 from ..models import SmtpSettings, SmtpStatusEvent
 from ..outbox import alerts
 from ..smtp import headers
-from . import ratelimit, report, testmail
+from . import ratelimit, replies, report, testmail
 from .permissions import ChangePermissionRequired, user_can_change
 
 
@@ -158,6 +158,7 @@ class HistoryView(ChangePermissionRequired, IndexView):
     filterset_class = HistoryFilterSet
     index_url_name = "wagtail_icarus_smtp:history"
     index_results_url_name = "wagtail_icarus_smtp:history_results"
+
     def get_base_queryset(self):
         return super().get_base_queryset().select_related("triggered_by")
 
@@ -184,7 +185,16 @@ class HistoryView(ChangePermissionRequired, IndexView):
             ),
             StatusColumn("status", label=_("Status")),
             Column("category", label=_("Failure"), accessor="get_category_display"),
-            Column("reply", label=_("Server reply")),
+            Column(
+                "reply",
+                label=_("Server reply"),
+                accessor=lambda event: replies.split(event.reply)[0],
+            ),
+            Column(
+                "detail",
+                label=_("Technical details"),
+                accessor=lambda event: replies.split(event.reply)[1],
+            ),
             Column(
                 "duration",
                 label=_("Duration"),

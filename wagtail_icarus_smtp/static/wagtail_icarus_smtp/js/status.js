@@ -46,6 +46,8 @@
     setText(bar, "reply", report.reply);
     show(bar, "failure", Boolean(report.category));
     show(bar, "reply_row", Boolean(report.reply));
+    setText(bar, "detail", report.detail);
+    show(bar, "detail_row", Boolean(report.detail));
     setText(bar, "live_note", report.live_note);
     show(bar, "live_note_row", Boolean(report.live_note));
     setText(bar, "stale_hint", report.stale_hint);
@@ -75,6 +77,21 @@
     return td;
   }
 
+  // The server's reply as code; a technical detail (no server answered) collapsed.
+  function replyCell(event) {
+    const td = cell(event.reply, { name: "code" });
+    if (event.detail) {
+      const details = document.createElement("details");
+      const summary = document.createElement("summary");
+      summary.textContent = document.querySelector("[data-icarus-smtp-history]").dataset.detailLabel;
+      const code = document.createElement("code");
+      code.textContent = event.detail;
+      details.append(summary, code);
+      td.appendChild(details);
+    }
+    return td;
+  }
+
   function updateHistory(report) {
     document.querySelectorAll("[data-icarus-smtp-history]").forEach((history) => {
       const body = field(history, "events");
@@ -88,7 +105,7 @@
             className: `w-status icarus-smtp-tag icarus-smtp-tag--${event.status}`,
           }),
           cell(event.category_label),
-          cell(event.reply, { name: "code" }),
+          replyCell(event),
           cell(event.triggered_by),
         );
         return row;
