@@ -7,10 +7,13 @@ import sys
 
 import pytest
 
-from tests import smtpservers
+from tests import mailservers, smtpservers
 
 PASSWORD = "S3cret-Passw0rd!xyz"
 MAILBOX = "system@dropzone.example"
+#: A German mailbox password: AUTH must carry it in UTF-8 (RFC 4616).
+UMLAUT_PASSWORD = "Fallschirm-Straße-äöü"
+REFUSED_SENDER = "refused@dropzone.example"
 
 
 @pytest.fixture(autouse=True)
@@ -148,3 +151,24 @@ def qcluster(server, ca):
 def our_backend(settings):
     """Django's test runner swaps in the locmem backend; select ours explicitly."""
     settings.EMAIL_BACKEND = "wagtail_icarus_smtp.backends.EmailBackend"
+
+
+@pytest.fixture
+def postfix(ca, trust):
+    """Postfix + Dovecot SASL on loopback (``tests.mailservers``), trusted and allowed;
+    users: ``MAILBOX`` with ``UMLAUT_PASSWORD``."""
+    mailservers.require(mailservers.POSTFIX_MASTER, mailservers.DOVECOT)
+    with mailservers.PostfixDovecot({MAILBOX: UMLAUT_PASSWORD}, ca) as server:
+        trust(server.port)
+        yield server
+
+
+@pytest.fixture
+def exim(ca, trust):
+    """Exim on loopback (``tests.mailservers``), trusted and allowed; users: ``MAILBOX``
+    with ``UMLAUT_PASSWORD`` and ``REFUSED_SENDER`` (refused at MAIL FROM, multi-line)."""
+    mailservers.require(mailservers.EXIM)
+    users = {MAILBOX: UMLAUT_PASSWORD, REFUSED_SENDER: UMLAUT_PASSWORD}
+    with mailservers.Exim(users, ca, refused_sender=REFUSED_SENDER) as server:
+        trust(server.port)
+        yield server

@@ -283,10 +283,28 @@ class _Handler:
             responses = [r for r in responses if not r[4:].upper().startswith("AUTH")]
         return responses
 
+    @staticmethod
+    def _ending(server: SMTP, reply: str) -> str:
+        """Send ``reply`` and then close the connection, as a server ending the session
+        with ``421`` does (the close runs after aiosmtpd has written the reply)."""
+        asyncio.get_running_loop().call_soon(server.transport.close)
+        return reply
+
+    def _session_end(self, server: SMTP, stage: str) -> str | None:
+        owner = self.owner
+        if owner.end_after is None or owner.end_at != stage:
+            return None
+        if len(owner.messages) < owner.end_after:
+            return None
+        return self._ending(server, owner.end_reply)
+
     async def handle_MAIL(
         self, server: SMTP, session: Any, envelope: Any, address: str, mail_options: list[str]
     ) -> str:
         owner = self.owner
+        ending = self._session_end(server, "MAIL")
+        if ending is not None:
+            return ending
         if owner.require_auth and not session.authenticated:
             return "530 5.7.0 Authentication required"
         if owner.mail_from_reply is not None:
@@ -298,6 +316,9 @@ class _Handler:
     async def handle_RCPT(
         self, server: SMTP, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
+        ending = self._session_end(server, "RCPT")
+        if ending is not None:
+            return ending
         if self.owner.rcpt_reply is not None:
             return self.owner.rcpt_reply
         envelope.rcpt_tos.append(address)
@@ -306,6 +327,9 @@ class _Handler:
 
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
         owner = self.owner
+        ending = self._session_end(server, "DATA")
+        if ending is not None:
+            return ending
         if owner.data_reply is not None:
             return owner.data_reply
         data = bytes(envelope.original_content or b"")
@@ -382,6 +406,11 @@ class SmtpServer:
       success.
     * ``mail_from_reply`` / ``rcpt_reply`` / ``data_reply`` -- answer MAIL FROM (after a
       successful AUTH) / RCPT TO / the end of DATA with this reply.
+    * ``end_after`` -- once this many messages were accepted (all sessions), answer the
+      next ``end_at`` command (``"MAIL"``, ``"RCPT"`` or ``"DATA"``) with ``end_reply``
+      (default a ``421``) and close the connection, as a server ending a session does.
+
+    ``smtputf8=True`` advertises SMTPUTF8 (RFC 6531) and accepts UTF-8 addresses.
 
     Records (across all sessions and restarts, thread-safe; ``clear()`` resets them):
     ``messages`` (:class:`ReceivedMessage`), ``commands`` (every command line as text,
@@ -411,6 +440,10 @@ class SmtpServer:
         *,
         data_reply: str | None = None,
         require_auth: bool = True,
+        smtputf8: bool = False,
+        end_after: int | None = None,
+        end_at: str = "MAIL",
+        end_reply: str = "421 4.7.0 Too many messages in this session, closing connection",
         port: int | None = None,
         ready_timeout: float = READY_TIMEOUT,
     ) -> None:
@@ -438,6 +471,11 @@ class SmtpServer:
         self.auth_reply = None if auth_reply is None else format_reply(auth_reply)
         self.data_reply = None if data_reply is None else format_reply(data_reply)
         self.require_auth = require_auth
+        self.smtputf8 = smtputf8
+        if end_at not in {"MAIL", "RCPT", "DATA"}:
+            raise ValueError(f"end_at must be 'MAIL', 'RCPT' or 'DATA', not {end_at!r}")
+        self.end_after, self.end_at = end_after, end_at
+        self.end_reply = format_reply(end_reply)
         self.ready_timeout = ready_timeout
         self.ca = ca if ca is not None else default_ca()
         self.uses_tls = mode == "ssl" or self.offer_starttls
@@ -555,6 +593,7 @@ class SmtpServer:
             "port": self.port,
             "ready_timeout": self.ready_timeout,
             "server_hostname": "localhost",
+            "enable_SMTPUTF8": self.smtputf8,
             "authenticator": self._authenticate,
             "auth_exclude_mechanism": sorted(BUILTIN_AUTH_MECHANISMS - set(self.auth_mechanisms)),
         }

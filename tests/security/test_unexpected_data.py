@@ -35,26 +35,32 @@ def assert_failed_not_running(category):
     return data
 
 
-def test_a_password_beyond_ascii_ends_the_connection_test_as_failed_auth(server, smtp_editor):
+def test_a_password_beyond_ascii_completes_the_connection_test(server, smtp_editor):
+    """RFC 4616: AUTH carries UTF-8 (smtplib's ASCII made this fail before, issue 10)."""
     server.users[MAILBOX] = UMLAUT_PASSWORD
 
     form = submit(user=smtp_editor, port=str(server.port), password=UMLAUT_PASSWORD)
 
     assert not form.errors
-    data = assert_failed_not_running("auth")
-    assert "cannot be sent to the mail server yet" in data["reply"]
+    data = report.build(SmtpSettings.load())
+    assert (data["status"], data["category"]) == ("complete", "")
+    assert server.auth_attempts == 1
     assert UMLAUT_PASSWORD not in str(data)
 
 
-def test_a_password_beyond_ascii_is_explained_in_german(server, smtp_editor, client):
+def test_a_wrong_password_beyond_ascii_is_one_refused_login_explained_in_german(
+    server, smtp_editor, client
+):
+    server.users[MAILBOX] = UMLAUT_PASSWORD
     with translation.override("de"):  # a German site: its worker writes German
-        submit(user=smtp_editor, port=str(server.port), password=UMLAUT_PASSWORD)
+        submit(user=smtp_editor, port=str(server.port), password="Strasse-Fallschirm-a")
     client.force_login(german(smtp_editor))
 
     data = client.get(reverse("wagtail_icarus_smtp:status"), **XHR).json()
 
     assert data["category_label"] == "Authentifizierung fehlgeschlagen"
-    assert "dem Mailserver noch nicht übermittelt werden können" in data["reply"]
+    assert data["reply"].startswith("535 5.7.8")
+    assert server.auth_attempts == 1
 
 
 def test_a_bug_inside_the_connection_test_is_recorded_and_logged_without_secrets(
@@ -69,7 +75,8 @@ def test_a_bug_inside_the_connection_test_is_recorded_and_logged_without_secrets
         submit(user=smtp_editor, port=str(server.port))
 
     data = assert_failed_not_running("protocol")
-    assert data["reply"] == "KeyError: '****'"
+    assert data["reply"] == ""  # no server said this (issue 13.14)
+    assert data["detail"] == "KeyError: '****'"
     [record] = [r for r in caplog.records if r.name == "wagtail_icarus_smtp"]
     assert record.getMessage() == "The connection test failed unexpectedly: KeyError: '****'"
     assert record.exc_info is None  # a traceback's frames would carry the password
@@ -78,12 +85,13 @@ def test_a_bug_inside_the_connection_test_is_recorded_and_logged_without_secrets
 
 @pytest.mark.qcluster
 @pytest.mark.django_db(transaction=True)
-def test_a_real_worker_ends_a_password_beyond_ascii_as_failed(
+def test_a_real_worker_completes_with_a_password_beyond_ascii(
     server, qcluster, monkeypatch, smtp_editor
 ):
     """What the attack run saw: the worker crashed and the page said "running" until it
-    blamed a missing worker."""
+    blamed a missing worker. Now the password goes out in UTF-8 (issue 10.1)."""
     monkeypatch.setattr(Conf, "SYNC", False)  # enqueue into the ORM broker
+    server.users[MAILBOX] = UMLAUT_PASSWORD
 
     configure(server, user=smtp_editor, password=UMLAUT_PASSWORD)
 
@@ -93,8 +101,8 @@ def test_a_real_worker_ends_a_password_beyond_ascii_as_failed(
         time.sleep(0.3)
     qcluster.send_signal(signal.SIGTERM)
     output = qcluster.communicate(timeout=30)[0]
-    assert SmtpSettings.load().status == "failed", output
-    assert_failed_not_running("auth")
+    assert SmtpSettings.load().status == "complete", output
+    assert server.auth_attempts == 1
     assert UMLAUT_PASSWORD not in output
 
 

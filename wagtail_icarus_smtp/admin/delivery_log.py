@@ -23,12 +23,20 @@ from .. import audit, outbox, queue
 from ..models import OutboxMessage, SmtpLiveConfiguration, SmtpSettings
 from ..models.outbox import DEFERRED, FAILED, HELD, QUEUED, SENT
 from ..setup import live
-from . import ratelimit
+from . import ratelimit, replies
 from .permissions import ChangePermissionRequired, user_can_change
 
 NAMESPACE = "wagtail_icarus_smtp_outbox"
 #: A spreadsheet reads a cell starting with one of these as a formula (OWASP CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ReplyColumn(Column):
+    """Only what a server answered; an exception text (no server answered) is shown as
+    a technical detail on the message's page, not here (``replies.split``)."""
+
+    def get_value(self, instance):
+        return replies.split(super().get_value(instance))[0]
 
 
 class DeliveryLogFilterSet(WagtailFilterSet):
@@ -89,7 +97,7 @@ class DeliveryLogView(ChangePermissionRequired, ReportView):
         DateColumn("created_at", label=_("Accepted")),
         Column("attempts", label=_("Attempts")),
         ChoiceColumn("last_category", label=_("Failure category")),
-        Column("last_reply", label=_("Server reply")),
+        ReplyColumn("last_reply", label=_("Server reply")),
     ]
     list_export = [
         "created_at",
@@ -189,7 +197,11 @@ class MessageDetailView(MessageView):
         context = super().get_context_data(**kwargs)
         context.update(
             message=message,
-            attempts=message.delivery_attempts.all(),
+            attempts=[
+                (attempt, *replies.split(attempt.reply))
+                for attempt in message.delivery_attempts.all()
+            ],
+            last_reply=replies.split(message.last_reply),
             recipients=[
                 (address, _status_label(state.get("status")), state.get("reply", ""))
                 for address, state in (

@@ -15,7 +15,7 @@ from django.utils.translation import ngettext
 from .. import outbox, status
 from ..models.settings import RECENT_EVENTS
 from ..outbox import alerts
-from . import sending_state
+from . import replies, sending_state
 
 #: Wagtail admin icon of each state (the page's status bar and the dashboard panel).
 ICONS = {
@@ -47,6 +47,7 @@ def event_rows(events):
 
 def _event_row(event):
     label = status.category_help(event.category)[0]
+    reply, detail = replies.split(event.reply)
     return {
         "time": event.created_at.isoformat(),
         "time_display": when(event.created_at),
@@ -56,7 +57,8 @@ def _event_row(event):
         "kind_label": event.get_kind_display() if event.kind else "",
         "category": event.category,
         "category_label": str(label),
-        "reply": event.reply,
+        "reply": reply,
+        "detail": detail,
         "duration_ms": (
             round(event.duration.total_seconds() * 1000) if event.duration is not None else None
         ),
@@ -124,6 +126,8 @@ def build(smtp_settings, *, events=RECENT_EVENTS):
     label, explanation, fix = status.category_help(category)
     event = smtp_settings.current_event
     live = smtp_settings.live_config
+    current = event is not None and category and event.category == category
+    reply, detail = replies.split(event.reply if current else "")
     outbox_summary = _outbox_summary()
     report = {
         "status": value,
@@ -134,7 +138,8 @@ def build(smtp_settings, *, events=RECENT_EVENTS):
         "category_label": str(label),
         "explanation": str(explanation),
         "fix": str(fix),
-        "reply": event.reply if event and category and event.category == category else "",
+        "reply": reply,
+        "detail": detail,
         "icon": ICONS[value],
         "last_change": event.created_at.isoformat() if event else None,
         "last_change_display": when(event.created_at) if event else "",

@@ -27,7 +27,8 @@ from .. import conf, outbox, status
 from ..exceptions import IcarusSmtpError, PasswordUnreadable
 from ..models import DeliveryAttempt, OutboxMessage, SmtpSettings
 from ..setup import live
-from ..smtp import credentials, failures, headers, transport
+from ..smtp import addresses, credentials, failures, headers, transport
+from . import replies
 
 #: Which configuration a test e-mail used (``Outcome.configuration``).
 DRAFT = "draft"
@@ -59,6 +60,7 @@ class Outcome:
     explanation: str = ""
     fix: str = ""
     reply: str = ""
+    detail: str = ""  # what went wrong when no server answered (``replies.split``)
     transcript: str = ""
     configuration: str = ""
     configuration_label: str = ""
@@ -124,7 +126,10 @@ def unavailable_reason(smtp_settings=None):
 
 def _message(to, sending, user):
     site = getattr(settings, "WAGTAIL_SITE_NAME", "") or "Wagtail"
-    sender = Address(display_name=sending.from_name, addr_spec=sending.mailbox.username)
+    sender = Address(
+        display_name=sending.from_name,
+        addr_spec=addresses.ascii_if_possible(sending.mailbox.username),
+    )
     who = user.get_username() if user is not None and user.is_authenticated else ""
     body = _(
         "This test e-mail was sent from the SMTP settings of %(site)s by %(user)s.\n\n"
@@ -146,7 +151,7 @@ def envelope_address(to):
     Raises ``ValidationError`` for a local part beyond ASCII: that needs SMTPUTF8,
     which the test e-mail does not use.
     """
-    local, _at, domain = to.rpartition("@")
+    local = to.rpartition("@")[0]
     if not local.isascii():
         raise ValidationError(
             _(
@@ -156,7 +161,7 @@ def envelope_address(to):
             code="non_ascii_local_part",
         )
     try:
-        return f"{local}@{domain.encode('idna').decode('ascii')}"
+        return addresses.ascii_form(to)  # IDNA 2008: ß stays ß (the codec made it ss)
     except UnicodeError:
         raise ValidationError(_("Enter a valid e-mail address."), code="invalid") from None
 
@@ -189,7 +194,8 @@ def send(to, *, user=None):
             sending.mailbox, transport.Deadline(conf.get("TIMEOUT")), transcript=transcript
         )
         try:
-            client.sendmail(sending.mailbox.username, [recipient], data)
+            sender, options = addresses.envelope(client, sending.mailbox.username)
+            client.sendmail(sender, [recipient], data, mail_options=options)
         finally:
             transport.quit_quietly(client)
     except (OSError, IcarusSmtpError, ValueError) as error:  # ValueError: unencodable data
@@ -229,6 +235,7 @@ def _failed(error, to, transcript, secrets):
         label = _("Recipient refused")
         explanation = _("The mail server does not accept the recipient address.")
         fix = _("Check the address and try again.")
+    reply, detail = replies.split(failure.reply)
     return Outcome(
         False,
         _("The test e-mail could not be sent to %(to)s.") % {"to": to},
@@ -237,7 +244,8 @@ def _failed(error, to, transcript, secrets):
         category_label=str(label),
         explanation=str(explanation),
         fix=str(fix),
-        reply=failure.reply,
+        reply=reply,
+        detail=detail,
         transcript=_masked(transcript, secrets),
     )
 

@@ -25,7 +25,7 @@ from .. import audit
 from .. import status as states
 from ..models import SmtpSettings, SmtpStatusEvent
 from ..smtp import headers
-from . import ratelimit, report, testmail
+from . import ratelimit, replies, report, testmail
 from .permissions import ChangePermissionRequired, user_can_change
 
 
@@ -187,7 +187,16 @@ class HistoryView(ChangePermissionRequired, IndexView):
             ),
             StatusColumn("status", label=_("Status")),
             Column("category", label=_("Failure"), accessor="get_category_display"),
-            Column("reply", label=_("Server reply")),
+            Column(
+                "reply",
+                label=_("Server reply"),
+                accessor=lambda event: replies.split(event.reply)[0],
+            ),
+            Column(
+                "detail",
+                label=_("Technical details"),
+                accessor=lambda event: replies.split(event.reply)[1],
+            ),
             Column(
                 "duration",
                 label=_("Duration"),

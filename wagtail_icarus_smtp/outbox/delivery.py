@@ -26,7 +26,7 @@ from ..exceptions import IcarusSmtpError
 from ..models import OutboxMessage
 from ..models.outbox import DEFERRED, FAILED, HELD, QUEUED
 from ..setup import live
-from ..smtp import failures, headers, transport
+from ..smtp import addresses, failures, headers, transport
 from . import alerts, wakeup
 from .intake import accept
 from .leases import claim, claimable
@@ -81,13 +81,16 @@ def _send_one(client, batch, row, sending, seconds):
         return True
     client.start_exchange(seconds)
     try:
-        refused = client.sendmail(sending.mailbox.username, row.pending_recipients, data)
+        sender, options = addresses.envelope(client, sending.mailbox.username)
+        refused = client.sendmail(sender, row.pending_recipients, data, mail_options=options)
     except smtplib.SMTPRecipientsRefused as error:  # all refused: recorded as below
         refused = error.recipients
     except smtplib.SMTPResponseException as error:
         failure = failures.classify(error, secrets=secrets)
         temporary = 400 <= error.smtp_code < 500
         batch.finish(row, DEFERRED if temporary else FAILED, failure)
+        if error.smtp_code == 421:
+            batch.session_ended = failure
         return error.smtp_code != 421 and client.sock is not None
     except (OSError, IcarusSmtpError) as error:  # disconnected, timeout, reply too long
         batch.finish(row, DEFERRED, failures.classify(error, secrets=secrets))
@@ -99,6 +102,11 @@ def _send_one(client, batch, row, sending, seconds):
         recipient: (code, failures.mask(failures._decode(reply), secrets))
         for recipient, (code, reply) in refused.items()
     }
+    ended = [(code, reply) for code, reply in refused.values() if code == 421]
+    if ended:  # smtplib stopped at the 421: nothing was sent, later recipients untried
+        batch.session_ended = failures.classify(smtplib.SMTPResponseException(*ended[0]))
+        batch.finish(row, DEFERRED, batch.session_ended)
+        return False
     outcome = recipient_outcomes(row, refused)
     failure = refusal_failure(refused) if refused else None
     batch.finish(row, outcome, failure, _refused_json(refused))
@@ -164,10 +172,21 @@ def _deliver_batch(batch, sending, seconds):
             sent = _send_one(client, batch, row, sending, seconds)
             row.mime = None  # this body is no longer needed
             if not sent:
-                batch.give_back(batch.rows[index + 1 :])
+                _end_batch(batch, batch.rows[index + 1 :])
                 break
     finally:
         transport.quit_quietly(client)
+
+
+def _end_batch(batch, rest):
+    """The connection is gone before ``rest`` was tried. After a ``421`` the server
+    has said why: each row is deferred with that reply (a new connection now would
+    most likely hear the same); otherwise the rows are given back for the next run."""
+    if batch.session_ended is None:
+        batch.give_back(rest)
+        return
+    for row in rest:
+        batch.finish(row, DEFERRED, batch.session_ended)
 
 
 def _load_bodies(rows):

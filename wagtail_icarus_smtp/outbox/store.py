@@ -57,6 +57,8 @@ class Batch:
         self.via = via
         self.attempts = []
         self.result = Result()
+        #: The ``Failure`` of a ``421``: the server ended the session (RFC 5321 3.8).
+        self.session_ended = None
 
     def finish(self, row, outcome, failure=None, refused=None):
         now = timezone.now()

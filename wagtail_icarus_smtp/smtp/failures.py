@@ -64,9 +64,35 @@ def _match_reply(code, reply):
 
 
 def _decode(reply):
+    """A reply as one line of readable text (see ``_join_lines``)."""
     if isinstance(reply, bytes):
         reply = reply.decode("utf-8", errors="replace")
-    return " ".join(str(reply).split())
+    return _join_lines(str(reply).splitlines())
+
+
+#: The enhanced status code at the start of a reply line (RFC 3463).
+ENHANCED_START = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\s+")
+SENTENCE_END = ".!?:;,"
+
+
+def _join_lines(lines):
+    """The lines of a multi-line reply (smtplib gives them without their reply code)
+    as one text with the enhanced status code once: Exim and Gmail repeat it on every
+    line. A line that starts a new statement (a capital after a line without final
+    punctuation, as Exim writes them) is set off with "; "; a sentence that continues
+    on the next line (Gmail's "Learn more at" + link) is joined with a space."""
+    lines = [" ".join(line.split()) for line in lines]
+    lines = [line for line in lines if line]
+    if not lines:
+        return ""
+    code = ENHANCED_START.match(lines[0])
+    text = lines[0]
+    for line in lines[1:]:
+        if code is not None and line.startswith(code.group(0)):
+            line = line[len(code.group(0)) :]
+        new_statement = text[-1] not in SENTENCE_END and line[:1].isupper()
+        text += ("; " if new_statement else " ") + line
+    return text
 
 
 def _reply_failure(error):

@@ -16,6 +16,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
+from . import addresses
+
 MAX_NAME = 100
 MAX_ADDRESS = 254
 BIDI_CONTROLS = frozenset(
@@ -63,6 +65,16 @@ def check_address(value):
     if "=?" in value or value.count("@") != 1:
         raise ValidationError(_("Enter a single plain e-mail address."), code="unsafe")
     validate_email(value)
+    try:
+        addresses.ascii_form(value)
+    except UnicodeError:
+        raise ValidationError(
+            _(
+                "The domain after the @ is not a valid international domain name "
+                "(IDNA 2008); mail servers cannot deliver to it. Check the spelling."
+            ),
+            code="idna",
+        ) from None
 
 
 def is_safe_sender(name, address):
@@ -99,7 +111,7 @@ def _sender_headers(mailbox, from_name, sender, has_reply_to):
     """The From (and Reply-To) header lines, folded and encoded: the same for every
     message of a batch, so built once (the email package is slow at it)."""
     added = EmailMessage(policy=SMTP_POLICY)
-    added["From"] = Address(display_name=from_name, addr_spec=mailbox)
+    added["From"] = Address(display_name=from_name, addr_spec=addresses.ascii_if_possible(mailbox))
     foreign = sender and parseaddr(sender)[1].lower() != mailbox.lower()
     if foreign and not has_reply_to:
         added["Reply-To"] = sender

@@ -24,8 +24,10 @@ from django.views.decorators.debug import sensitive_variables
 
 from .. import conf
 from ..exceptions import IcarusSmtpError
-from . import failures, hostguard
+from . import addresses, failures, hostguard, smtpauth
+from .addresses import ascii_if_possible
 from .deadline import Deadline, DeadlineExceeded, is_deadline_error
+from .smtpauth import MalformedAuthReply
 
 BARE_EOL = re.compile(rb"\r\n|\r|\n")
 
@@ -58,11 +60,6 @@ class TlsUnavailable(IcarusSmtpError, smtplib.SMTPException):
 class ReplyTooLong(IcarusSmtpError):
     """A reply went past ``MAX_REPLY_LINES`` or ``MAX_REPLY_BYTES``; the connection is
     closed. Not an ``OSError``, so smtplib passes it on instead of hiding it."""
-
-
-class MalformedAuthReply(IcarusSmtpError):
-    """The server answered AUTH with something smtplib cannot read (e.g. a challenge
-    that is no base64)."""
 
 
 class UnsendableCredentials(IcarusSmtpError):
@@ -242,10 +239,12 @@ class _DeadlineMixin:
 
     @sensitive_variables()
     def login(self, user, password, **kwargs):
-        """smtplib's ``login``; what goes wrong is raised afresh (see ``_auth_error``)."""
+        """One AUTH attempt in UTF-8 (``smtpauth.login``, not smtplib's, which sends
+        ASCII and tries the next mechanism after a refusal); what goes wrong is raised
+        afresh (see ``_auth_error``)."""
         self._masking = True
         try:
-            return super().login(user, password, **kwargs)
+            return smtpauth.login(self, user, password)
         except Exception as error:  # every kind: re-raised afresh below
             fresh = _auth_error(error, [password])
         finally:
@@ -334,10 +333,10 @@ def connect(mailbox, deadline, *, debuglevel=0, transcript=None):
                 raise TlsUnavailable(reply=client.ehlo_resp.decode(errors="replace"))
             client.starttls(context=context)
             client.ehlo()
-        client.login(mailbox.username, mailbox.password)
-    except BaseException:
+        client.login(ascii_if_possible(mailbox.username), mailbox.password)
+    except BaseException as error:
         _sessions.pop(key, None)
-        client.close()
+        _hang_up(client, error)
         raise
     _remember_session(key, shared, client.sock)
     return client
@@ -369,6 +368,33 @@ def _remember_session(key, context, sock):
     _sessions[key] = (context, session)
 
 
+#: Errors after which the session can still take a QUIT (the server answered in order).
+_ANSWERED = (
+    TlsUnavailable,
+    MalformedAuthReply,
+    UnsendableCredentials,
+    addresses.UnsendableAddress,
+    smtplib.SMTPNotSupportedError,
+)
+
+
+def _hang_up(client, error):
+    """End ``client`` after ``error``: with ``QUIT`` where the session is still usable
+    (servers log a lost connection otherwise), else just close the socket. Not after
+    a ``421`` (the server has ended the session), a broken TLS handshake, a timeout."""
+    if client.sock is None or is_deadline_error(error):
+        client.close()
+    elif isinstance(error, smtplib.SMTPResponseException):
+        if error.smtp_code == 421:
+            client.close()
+        else:
+            quit_quietly(client)
+    elif isinstance(error, _ANSWERED) or type(error) is smtplib.SMTPException:
+        quit_quietly(client)
+    else:
+        client.close()
+
+
 def quit_quietly(client):
     """End the session politely; a server that is already gone is fine."""
     try:
@@ -388,12 +414,13 @@ def probe(mailbox, *, debuglevel=0):
     deadline = Deadline(conf.get("TIMEOUT"))
     client = connect(mailbox, deadline, debuglevel=debuglevel)
     try:
-        code, reply = client.mail(mailbox.username)
+        sender, options = addresses.envelope(client, mailbox.username)
+        code, reply = client.mail(sender, options)
         if code != 250:
-            raise smtplib.SMTPSenderRefused(code, reply, mailbox.username)
-        code, reply = client.rcpt(mailbox.username)
+            raise smtplib.SMTPSenderRefused(code, reply, sender)
+        code, reply = client.rcpt(sender)
         if code not in (250, 251):
-            raise smtplib.SMTPRecipientsRefused({mailbox.username: (code, reply)})
+            raise smtplib.SMTPRecipientsRefused({sender: (code, reply)})
         client.rset()
     finally:
         quit_quietly(client)

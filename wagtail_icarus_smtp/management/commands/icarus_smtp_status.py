@@ -23,13 +23,16 @@ class Command(BaseCommand):
             self.stdout.write(f"Fix: {state['fix']}")
             if state["reply"]:
                 self.stdout.write(f"Server reply: {state['reply']}")
+            if state["detail"]:  # operators get the technical text too
+                self.stdout.write(f"Details: {state['detail']}")
         for note in (state["live_note"], state["stale_hint"]):
             if note:
                 self.stdout.write(note)
         if state["missing_fields"]:
             self.stdout.write(f"Missing: {', '.join(state['missing_fields'])}")
         for row in state["events"]:
-            line = f"  {row['time'][:19]}  {row['status']:<15} {row['category']:<22} {row['reply']}"
+            text = row["reply"] or row["detail"]
+            line = f"  {row['time'][:19]}  {row['status']:<15} {row['category']:<22} {text}"
             self.stdout.write(line.rstrip())
         if not (state["status"] == status.COMPLETE and state["enabled"]):
             raise SystemExit(1)

@@ -177,6 +177,8 @@
       text("testmail_details").hidden = !details;
       text("testmail_reply").textContent = outcome.reply || "";
       text("testmail_reply_row").hidden = !outcome.reply;
+      text("testmail_detail").textContent = outcome.detail || "";
+      text("testmail_detail_row").hidden = !outcome.detail;
       text("testmail_transcript").textContent = outcome.transcript || "";
       text("testmail_transcript_row").hidden = !outcome.transcript;
       text("testmail_configuration").textContent = outcome.configuration_label || "";

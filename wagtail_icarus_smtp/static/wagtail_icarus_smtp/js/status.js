@@ -48,6 +48,8 @@
     show(bar, "reply_row", Boolean(report.reply));
     show(bar, "draft_tag", report.draft_not_in_use);
     show(bar, "discard_row", report.can_discard_draft);
+    setText(bar, "detail", report.detail);
+    show(bar, "detail_row", Boolean(report.detail));
     setText(bar, "live_note", report.live_note);
     show(bar, "live_note_row", Boolean(report.live_note));
     setText(bar, "stale_hint", report.stale_hint);
@@ -98,6 +100,21 @@
     return td;
   }
 
+  // The server's reply as code; a technical detail (no server answered) collapsed.
+  function replyCell(event) {
+    const td = cell(event.reply, { name: "code" });
+    if (event.detail) {
+      const details = document.createElement("details");
+      const summary = document.createElement("summary");
+      summary.textContent = document.querySelector("[data-icarus-smtp-history]").dataset.detailLabel;
+      const code = document.createElement("code");
+      code.textContent = event.detail;
+      details.append(summary, code);
+      td.appendChild(details);
+    }
+    return td;
+  }
+
   function updateHistory(report) {
     document.querySelectorAll("[data-icarus-smtp-history]").forEach((history) => {
       const body = field(history, "events");
@@ -111,7 +128,7 @@
             className: `w-status icarus-smtp-tag icarus-smtp-tag--${event.kind || event.status}`,
           }),
           cell(event.category_label),
-          cell(event.reply, { name: "code" }),
+          replyCell(event),
           cell(event.triggered_by),
         );
         return row;

@@ -1,0 +1,99 @@
+"""Against the servers German hosters run (issue 10.1, issue 13.13): Postfix + Dovecot
+SASL and Exim from Debian, on loopback with configurations of their own
+(``tests/mailservers.py``; installed by ``.ci/install-mailservers``)."""
+
+import time
+
+import pytest
+from django.urls import reverse
+from django.utils import translation
+
+from tests import mailservers
+from tests.conftest import MAILBOX, REFUSED_SENDER, UMLAUT_PASSWORD
+from tests.utils import XHR, german, submit
+from wagtail_icarus_smtp.admin import report
+from wagtail_icarus_smtp.models import SmtpSettings
+from wagtail_icarus_smtp.smtp import failures, transport
+
+
+def probe(server, user=MAILBOX, password=UMLAUT_PASSWORD):
+    return transport.probe(transport.Mailbox("localhost", server.port, user, password))
+
+
+def refusal(server, **kwargs):
+    with pytest.raises(Exception) as caught:
+        probe(server, **kwargs)
+    return failures.classify(caught.value, secrets=[kwargs.get("password", "")])
+
+
+def wait_for_log(server, text, timeout=10):
+    """Postfix and Exim write their log a moment after the session ended."""
+    deadline = time.monotonic() + timeout
+    while text not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return server.log()
+
+
+@pytest.mark.django_db
+def test_postfix_dovecot_setup_completes_with_an_umlaut_password(postfix, smtp_editor):
+    form = submit(user=smtp_editor, port=str(postfix.port), password=UMLAUT_PASSWORD)
+
+    assert not form.errors
+    data = report.build(SmtpSettings.load())
+    assert (data["status"], data["category"]) == ("complete", "")
+    log = wait_for_log(postfix, " auth=")
+    assert "auth=1 " in log and "quit=1" in log  # one login, a polite goodbye
+
+
+def test_postfix_dovecot_wrong_password_is_one_auth_attempt(postfix):
+    failure = refusal(postfix, password="Fallschirm-Strasse-aou")
+
+    assert failure.category == "auth"
+    assert failure.reply.startswith("535 5.7.8")
+    log = wait_for_log(postfix, " auth=")
+    # Postfix counts AUTH commands per session: "auth=0/1" is one attempt, refused.
+    assert "auth=0/1" in log and "quit=1" in log
+
+
+def test_exim_logs_in_with_an_umlaut_password(exim):
+    assert probe(exim) > 0
+
+
+def test_exim_wrong_password_is_one_auth_attempt(exim):
+    failure = refusal(exim, password="Fallschirm-Strasse-aou")
+
+    assert failure.category == "auth"
+    wait_for_log(exim, "authenticator failed")
+    assert exim.mainlog().count("authenticator failed") == 1
+
+
+@pytest.mark.django_db
+def test_exim_multi_line_refusal_is_one_readable_text(exim, smtp_editor, client):
+    """Exim repeats the enhanced status code on every line of a multi-line reply."""
+    with translation.override("de"):
+        submit(
+            user=smtp_editor, port=str(exim.port), email=REFUSED_SENDER, password=UMLAUT_PASSWORD
+        )
+    client.force_login(german(smtp_editor))
+
+    data = client.get(reverse("wagtail_icarus_smtp:status"), **XHR).json()
+
+    assert data["category"] == "sender_rejected"
+    assert data["reply"] == (
+        "550 5.7.1 Sender address rejected by local policy; "
+        "This mailbox may not send through this server; Contact the postmaster"
+    )
+
+
+def test_missing_servers_fail_in_ci_instead_of_skipping(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+
+    with pytest.raises(pytest.fail.Exception, match="install-mailservers"):
+        mailservers.require("/nonexistent/exim4")
+
+
+def test_missing_servers_skip_outside_ci(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+
+    with pytest.raises(pytest.skip.Exception):
+        mailservers.require("/nonexistent/exim4")

@@ -1,0 +1,21 @@
+"""Which part of a stored failure text editors see as the server's reply.
+
+A failure keeps one text (``Failure.reply``, stored in the history, the delivery log and
+its attempts): either what the server answered (``"550 5.7.1 …"``), our own translated
+explanation, or, when no server answered, the exception (``"ConnectionRefusedError:
+[Errno 111] Connection refused"``). The last is no "server reply" and means nothing to
+an editor: pages show the category's explanation and keep it as a technical detail in a
+collapsible line. No import from the package: the admin's report uses it.
+"""
+
+import re
+
+#: ``failures.classify`` writes an exception as ``"TypeName: text"``.
+TECHNICAL = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*: ")
+
+
+def split(text):
+    """``(reply, detail)`` of a stored failure text; one of them is empty."""
+    if text and TECHNICAL.match(text):
+        return "", text
+    return text or "", ""
