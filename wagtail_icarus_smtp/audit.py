@@ -28,7 +28,11 @@ ACTIONS = {
 }
 
 #: Public field names for the stored columns (the password column is encrypted).
-FIELD_NAMES = {"_password_encrypted": "password"}
+FIELD_NAMES = {
+    "_password_encrypted": "password",
+    "_oauth_client_secret_encrypted": "oauth_client_secret",
+    "_google_service_account_encrypted": "google_service_account",
+}
 
 
 def register(actions):
