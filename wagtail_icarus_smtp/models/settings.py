@@ -95,12 +95,14 @@ class OAuthFields(models.Model):
 
     class Meta:
         abstract = True
+
+
 #: How many status events the status report shows (and reads in one query).
 RECENT_EVENTS = 10
 
 
 @register_setting(icon="mail")
-class SmtpSettings(OAuthFields, BaseGenericSetting):
+class SmtpSettings(BaseGenericSetting, OAuthFields):
     from_name = models.CharField(
         _("Name"),
         max_length=100,
@@ -158,6 +160,9 @@ class SmtpSettings(OAuthFields, BaseGenericSetting):
     class Meta:
         verbose_name = _("SMTP settings")
         verbose_name_plural = _("SMTP settings")
+
+    def __str__(self):
+        return str(self._meta.verbose_name)
 
     # -- completeness ------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ passes, so a server that drips its answer cannot stretch it. Only ``https://`` U
 elsewhere. Used as msal's ``http_client`` and as google-auth's ``Request``.
 """
 
+import contextlib
 import http.client
 import json
 import socket
@@ -137,10 +138,8 @@ class Client:
 def _shut(connection):
     sock = connection.sock
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 def _with_params(url, params):
