@@ -117,7 +117,7 @@ def _credentials(failure, now):
         stage = min(
             (limit for limit in conf.get("SECRET_EXPIRY_WARNINGS") if days <= limit), default=None
         )
-    message = ""
+    message = gettext("The client secret's expiry date is no longer near.")
     if stage is not None:
         message = ngettext(
             "The Microsoft 365 client secret expires on %(date)s (in %(days)d day or less).",

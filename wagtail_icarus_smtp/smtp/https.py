@@ -47,7 +47,7 @@ class Response:
 
     def raise_for_status(self):
         if self.status_code >= 400:
-            raise http.client.HTTPException(f"HTTP {self.status_code}")
+            raise ConnectionError(f"the token endpoint answered HTTP {self.status_code}")
 
 
 class _PinnedConnection(http.client.HTTPSConnection):

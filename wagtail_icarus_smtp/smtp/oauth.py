@@ -183,9 +183,24 @@ def _digest(secret):
 
 
 def _discovery_error(error):
-    text = str(error)
-    codes = [int(code) for code in _aadsts_codes(text)]
-    return {"error": "invalid_request", "error_description": text[:300], "error_codes": codes}
+    """msal's error result for a refused OpenID configuration (an unknown tenant is
+    refused there, with an AADSTS body that msal keeps only in the chained error)."""
+    while error is not None:
+        text = str(error)
+        if "AADSTS" in text:
+            start = text.find("{")
+            try:
+                data = json.loads(text[start:]) if start >= 0 else None
+            except ValueError:
+                data = None
+            if isinstance(data, dict) and data.get("error"):
+                return data
+            return {"error": "invalid_request", "error_description": text[text.find("AADSTS") :]}
+        error = error.__cause__ or error.__context__
+    return {
+        "error": "invalid_request",
+        "error_description": _("The tenant's sign-in configuration could not be read."),
+    }
 
 
 def _aadsts_codes(text):
