@@ -32,6 +32,7 @@ CLIENT_SECRET = "Zq8~s3cr3t.V4lu3-OnlyOnce_xyzABC123"
 SECRET_ID = "5b1e2f3a-aaaa-bbbb-cccc-1234567890ab"
 MICROSOFT_SCOPE = "https://outlook.office365.com/.default"
 GOOGLE_SCOPE = "https://mail.google.com/"
+GOOGLE_AUDIENCE = "https://oauth2.googleapis.com/token"
 
 TRACE = (
     "Trace ID: 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0 Correlation ID: "
@@ -237,7 +238,8 @@ class TokenEndpoint:
         if key is None or self.fail_with == "google_key":
             return GOOGLE_BAD_SIGNATURE
         try:
-            claims = jwt.decode(assertion, certs=key, audience=self.google_token_uri)
+            # google-auth always names Google's token endpoint as the audience
+            claims = jwt.decode(assertion, certs=key, audience=GOOGLE_AUDIENCE)
         except ValueError:
             return GOOGLE_BAD_SIGNATURE
         if claims.get("scope") != GOOGLE_SCOPE or claims.get("sub") not in self.delegated:

@@ -119,7 +119,7 @@ def test_google_workspace_setup_completes(xserver, endpoint):
     assert not form.errors, form.errors
 
     smtp_settings = SmtpSettings.load()
-    assert smtp_settings.status == "complete"
+    assert smtp_settings.status == "complete", smtp_settings.current_event.reply
     assert smtp_settings.live_config.auth_method == "google"
     user, token = xserver.xoauth2_logins[0]
     assert user == MAILBOX and endpoint.issued[token] == MAILBOX
@@ -437,30 +437,35 @@ def test_only_the_chosen_methods_fields_are_shown_without_javascript(
 # -- nothing expires silently -------------------------------------------------------------------
 
 
-def test_secret_expiry_alerts_30_and_7_days_before_and_at_once_when_expired(xserver, endpoint):
+def test_secret_expiry_alerts_30_and_7_days_before_and_at_once_when_expired(
+    xserver, endpoint, monkeypatch
+):
     assert not microsoft(xserver).errors
+    now = timezone.now()
+    expires = timezone.localdate(now) + datetime.timedelta(days=40)
+    SmtpSettings.objects.update(oauth_secret_expires=expires)
     heard = []
 
     def listener(sender, kind, active, reminder, message, **kwargs):
-        heard.append((kind, active, reminder, message))
+        if not reminder:  # daily reminders come in between, as for every alert
+            heard.append((kind, active, message))
 
     signals.alert.connect(listener)
     try:
-        today = timezone.localdate()
-        for days in (40, 25, 24, 6, -1):
-            SmtpSettings.objects.update(oauth_secret_expires=today + datetime.timedelta(days))
+        for days_later in (0, 15, 16, 34, 41):  # 40, 25, 24, 6 days left, expired
+            later = now + datetime.timedelta(days=days_later)
+            monkeypatch.setattr(alerts.timezone, "now", lambda later=later: later)
             alerts.evaluate()
     finally:
         signals.alert.disconnect(listener)
 
-    expiring = [entry for entry in heard if entry[0] == alerts.SECRET_EXPIRING]
-    assert [
-        (active, "30 days" in message, "7 days" in message) for _, active, _, message in expiring
-    ] == [
+    expiring = [(active, message) for kind, active, message in heard if kind == "secret_expiring"]
+    assert [(active, "30 days" in text, "7 days" in text) for active, text in expiring] == [
         (True, True, False),
         (True, False, True),
         (False, False, False),
     ]
+    assert ("credentials_expired", True) in [(kind, active) for kind, active, _ in heard]
     assert AlertState.objects.get(kind=alerts.CREDENTIALS_EXPIRED).active
 
 

@@ -100,6 +100,9 @@ class MicrosoftApp:
             )
             result = app.acquire_token_for_client(scopes=[MICROSOFT_SCOPE])
         except ValueError as error:  # msal: the OpenID configuration was refused
+            cause = _transport_cause(error)
+            if cause is not None:
+                raise cause from None  # TLS, network, deadline: their own categories
             result = _discovery_error(error)
         if "access_token" not in result:
             raise _microsoft_refusal(result)
@@ -180,6 +183,16 @@ def _login_url():
 
 def _digest(secret):
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _transport_cause(error):
+    """The network, TLS or deadline error behind msal's ``ValueError``, if any (a
+    certificate error is a ``ValueError`` too, and msal re-raises it as one)."""
+    while error is not None:
+        if isinstance(error, (OSError, IcarusSmtpError)):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def _discovery_error(error):
