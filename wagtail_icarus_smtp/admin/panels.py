@@ -8,7 +8,6 @@ shared ``wagtailsettings/edit.html`` is not overridden.
 from django import forms
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from wagtail.admin.panels import FieldPanel, MultiFieldPanel, Panel
@@ -124,9 +123,10 @@ class RequiredFieldPanel(FieldPanel):
 
 
 class MethodFieldMixin:
-    """A field that belongs to some sign-in methods only (``methods``): wrapped in a
-    box that the page's JavaScript shows for those methods. The server already hides
-    it when another method is chosen, so the form is right before any script runs."""
+    """A field that belongs to some sign-in methods only (``methods``): its wrapper
+    (label and field) names them, and the page's JavaScript shows it for those. The
+    server already hides it when another method is chosen, so the form is right
+    before any script runs."""
 
     def __init__(self, *args, methods=(), **kwargs):
         self.methods = tuple(methods)
@@ -142,15 +142,13 @@ class MethodFieldMixin:
             field = self.form["auth_method"] if "auth_method" in self.form.fields else None
             return (field.value() if field is not None else "") or "password"
 
-        def render_html(self, parent_context=None):
-            field = super().render_html(parent_context)
-            hidden = " hidden" if self.chosen_method() not in self.panel.methods else ""
-            return format_html(
-                '<div data-icarus-auth-method="{}"{}>{}</div>',
-                " ".join(self.panel.methods),
-                hidden,
-                field,
-            )
+        @property
+        def attrs(self):
+            """On the child's wrapper (label and field): which methods show it."""
+            attrs = {**self.panel.attrs, "data-icarus-auth-method": " ".join(self.panel.methods)}
+            if self.chosen_method() not in self.panel.methods:
+                attrs["hidden"] = "hidden"
+            return attrs
 
 
 class MethodFieldPanel(MethodFieldMixin, FieldPanel):
