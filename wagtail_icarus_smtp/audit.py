@@ -74,6 +74,8 @@ def target_change(previous, smtp_settings):
     new = dict(zip(TARGET, target(smtp_settings.__dict__), strict=True))
     if old == new:
         return {}
+    if old["auth_method"] == new["auth_method"] == "password":  # server, port, login
+        old, new = ({name: values[name] for name in TARGET[:3]} for values in (old, new))
     return {"old": old, "new": new}
 
 
