@@ -33,7 +33,7 @@ from google.oauth2 import service_account
 
 from .. import conf
 from ..exceptions import IcarusSmtpError
-from . import https
+from . import failures, https
 
 MICROSOFT_SCOPE = "https://outlook.office365.com/.default"
 GOOGLE_SCOPE = "https://mail.google.com/"
@@ -89,6 +89,19 @@ class MicrosoftApp:
         """``(token, seconds it is valid)`` from the tenant's token endpoint."""
         authority = f"{_login_url()}/{urllib.parse.quote(self.tenant, safe='')}"
         client = https.Client(context, deadline, [urllib.parse.urlsplit(authority).hostname])
+        fresh = None
+        try:
+            result = self._acquire(authority, client)
+        except Exception as error:  # every kind: raised afresh below, without msal's frames
+            fresh = _fresh(error, self.secrets)
+        if fresh is not None:
+            raise fresh from None  # msal's frames hold the secret in their locals
+        if "access_token" not in result:
+            raise _microsoft_refusal(result)
+        return result["access_token"], int(result.get("expires_in") or 3600)
+
+    @sensitive_variables()
+    def _acquire(self, authority, client):
         try:
             app = msal.ConfidentialClientApplication(
                 self.client_id,
@@ -104,9 +117,7 @@ class MicrosoftApp:
             if cause is not None:
                 raise cause from None  # TLS, network, deadline: their own categories
             result = _discovery_error(error)
-        if "access_token" not in result:
-            raise _microsoft_refusal(result)
-        return result["access_token"], int(result.get("expires_in") or 3600)
+        return result
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,15 +140,26 @@ class GoogleServiceAccount:
         info = _key_info(self.key)
         host = urllib.parse.urlsplit(info["token_uri"]).hostname
         client = https.Client(context, deadline, [host])
+        fresh = None
         try:
             credentials = service_account.Credentials.from_service_account_info(
                 info, scopes=[GOOGLE_SCOPE], subject=self.subject
             )
             credentials.refresh(client)
         except google_exceptions.RefreshError as error:
-            raise _google_refusal(error) from None
-        except (ValueError, google_exceptions.GoogleAuthError):
-            raise InvalidKey(reply=_("The service account key cannot be used.")) from None
+            fresh = _transport_cause(error) or _google_refusal(error)
+            if not isinstance(fresh, TokenRefused):
+                fresh = _fresh(fresh, self.secrets)
+        except (ValueError, google_exceptions.GoogleAuthError) as error:
+            fresh = _transport_cause(error)
+            if fresh is not None:
+                fresh = _fresh(fresh, self.secrets)
+            else:
+                fresh = InvalidKey(reply=_("The service account key cannot be used."))
+        except Exception as error:  # every kind: raised afresh, without the key's frames
+            fresh = _fresh(error, self.secrets)
+        if fresh is not None:
+            raise fresh from None
         expiry = credentials.expiry
         seconds = 3600
         if expiry is not None:
@@ -183,6 +205,17 @@ def _login_url():
 
 def _digest(secret):
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@sensitive_variables()
+def _fresh(error, secrets):
+    """``error`` as a new exception without the frames of msal or google-auth (their
+    locals hold the secret): its category (``timeout``, ``certificate``,
+    ``connection`` …) and masked text are kept."""
+    if isinstance(error, TokenRefused):
+        return TokenRefused(str(error), category=error.category, reply=error.reply, code=error.code)
+    failure = failures.classify(error, secrets=secrets)
+    return IcarusSmtpError(failure.reply or None, category=failure.category, reply=failure.reply)
 
 
 def _transport_cause(error):
