@@ -32,7 +32,7 @@ from wagtail_icarus_smtp.admin import report
 from wagtail_icarus_smtp.exceptions import IcarusSmtpError
 from wagtail_icarus_smtp.models import AlertState, SmtpSettings
 from wagtail_icarus_smtp.outbox import alerts, periodic
-from wagtail_icarus_smtp.smtp import oauth, transport
+from wagtail_icarus_smtp.smtp import oauth, transport, xoauth2
 from wagtail_icarus_smtp.smtp.deadline import Deadline
 
 pytestmark = pytest.mark.django_db
@@ -473,3 +473,25 @@ def test_an_expired_secret_at_the_health_check_is_an_alert_at_once(xserver, endp
     assert result["category"] == "credentials_expired"
     assert AlertState.objects.get(kind=alerts.CREDENTIALS_EXPIRED).active
     assert AlertState.objects.get(kind=alerts.LIVE_NOT_WORKING).active
+
+
+def test_the_transcript_and_debug_output_mask_the_xoauth2_exchange(xserver, endpoint, capsys):
+    assert not microsoft(xserver).errors
+    mailbox = transport.Mailbox(
+        "localhost",
+        xserver.port,
+        MAILBOX,
+        "",
+        oauth=oauth.MicrosoftApp(TENANT, CLIENT_ID, CLIENT_SECRET),
+    )
+    transcript = []
+
+    client = transport.connect(mailbox, Deadline(5), debuglevel=2, transcript=transcript)
+    transport.quit_quietly(client)
+
+    token = xserver.xoauth2_logins[-1][1]
+    text = "\n".join(transcript) + capsys.readouterr().err
+    assert transport.CREDENTIALS_MASKED in transcript
+    assert "S: 235" in "\n".join(transcript)
+    for secret in (token, CLIENT_SECRET, xoauth2.initial_response(MAILBOX, token)):
+        assert secret not in text
