@@ -7,7 +7,7 @@
 """
 
 from .alerts import AlertState
-from .outbox import DeliveryAttempt, OutboxMessage
+from .outbox import DeliveryAttempt, DeliveryWakeup, OutboxMessage
 from .ratelimit import RateLimitCounter
 from .settings import CONNECTION_FIELDS, SmtpLiveConfiguration, SmtpSettings, SmtpStatusEvent
 
@@ -15,6 +15,7 @@ __all__ = [
     "CONNECTION_FIELDS",
     "AlertState",
     "DeliveryAttempt",
+    "DeliveryWakeup",
     "OutboxMessage",
     "RateLimitCounter",
     "SmtpLiveConfiguration",

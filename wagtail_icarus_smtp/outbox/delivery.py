@@ -27,7 +27,7 @@ from ..models import OutboxMessage
 from ..models.outbox import DEFERRED, FAILED, HELD, QUEUED
 from ..setup import live
 from ..smtp import failures, headers, transport
-from . import alerts
+from . import alerts, wakeup
 from .intake import accept
 from .leases import claim, claimable
 from .store import Batch, Result, recipient_outcomes, refusal_failure, via
@@ -36,6 +36,8 @@ logger = logging.getLogger("wagtail_icarus_smtp")
 
 #: How many batches one ``drain()`` sends at most before it hands over to the next task.
 MAX_BATCHES = 50
+#: How many message bodies are read at once (a claim reads ids and headers only).
+BODY_CHUNK = 10
 
 
 @sensitive_variables("sending")
@@ -157,22 +159,38 @@ def _deliver_batch(batch, sending, seconds):
         return
     try:
         for index, row in enumerate(batch.rows):
-            if not _send_one(client, batch, row, sending, seconds):
+            if index % BODY_CHUNK == 0:  # bodies a few at a time: memory stays bounded
+                _load_bodies(batch.rows[index : index + BODY_CHUNK])
+            sent = _send_one(client, batch, row, sending, seconds)
+            row.mime = None  # this body is no longer needed
+            if not sent:
                 batch.give_back(batch.rows[index + 1 :])
                 break
     finally:
         transport.quit_quietly(client)
 
 
-def drain(max_batches=MAX_BATCHES):
-    """Send due rows batch by batch until none is left (or the connection fails)."""
+def _load_bodies(rows):
+    """Read the MIME of ``rows`` (claimed without it) in one query."""
+    found = dict(
+        OutboxMessage.objects.filter(pk__in=[row.pk for row in rows]).values_list("pk", "mime")
+    )
+    for row in rows:
+        row.mime = found.get(row.pk)
+
+
+def drain(max_batches=None):
+    """Send due rows batch by batch until none is left (or the connection fails); at
+    ``max_batches`` (``MAX_BATCHES``) the next drain is queued for the rest."""
     total = Result()
-    for _ in range(max_batches):
+    for _ in range(max_batches or MAX_BATCHES):
         sending = live.load()
         result = deliver(sending=sending)
         total.add(result)
         if result.connection_failure is not None or not (result.attempted or result.released):
             break
+    else:  # stopped at the cap: the next drain takes the rest (no backlog left behind)
+        wakeup.wake()
     return total
 
 
