@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests import mailservers, smtpservers
+from tests import mailservers, oauthservers, smtpservers
 
 PASSWORD = "S3cret-Passw0rd!xyz"
 MAILBOX = "system@dropzone.example"
@@ -172,3 +172,24 @@ def exim(ca, trust):
     with mailservers.Exim(users, ca, refused_sender=REFUSED_SENDER) as server:
         trust(server.port)
         yield server
+
+
+@pytest.fixture
+def endpoint(ca, settings):
+    """A local HTTPS token endpoint (Microsoft and Google) that the plugin trusts."""
+    from wagtail_icarus_smtp.smtp import oauth
+
+    oauth.forget()
+    settings.ICARUS_SMTP_CA_FILE = ca.ca_file
+    with oauthservers.TokenEndpoint(ca) as running:
+        settings.ICARUS_SMTP_MICROSOFT_LOGIN_URL = running.login_url
+        yield running
+    oauth.forget()
+
+
+@pytest.fixture
+def xserver(start_server, trust, endpoint, ca):
+    """A STARTTLS server that accepts only ``AUTH XOAUTH2`` with a token of ``endpoint``."""
+    smtp = start_server(oauthservers.XOAuth2Server, endpoint=endpoint, ca=ca, users={MAILBOX: ""})
+    trust(smtp.port, "starttls")
+    return smtp

@@ -424,6 +424,10 @@ class SmtpServer:
     """
 
     host = LOCALHOST
+    #: Subclasses: the handler (``auth_<MECHANISM>`` methods add mechanisms) and the
+    #: mechanisms it adds.
+    handler_class: Any = _Handler
+    extra_mechanisms: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -456,7 +460,7 @@ class SmtpServer:
             if auth_mechanisms is None
             else tuple(m.upper() for m in auth_mechanisms)
         )
-        unknown = set(mechanisms) - BUILTIN_AUTH_MECHANISMS
+        unknown = set(mechanisms) - BUILTIN_AUTH_MECHANISMS - set(self.extra_mechanisms)
         if unknown:
             raise ValueError(
                 f"unsupported AUTH mechanisms {sorted(unknown)}; "
@@ -612,7 +616,7 @@ class SmtpServer:
                 auth_require_tls=False,
             )
         self._closing = False
-        controller = _Controller(_Handler(self), owner=self, **kwargs)
+        controller = _Controller(self.handler_class(self), owner=self, **kwargs)
         try:
             controller.start()
         except BaseException:

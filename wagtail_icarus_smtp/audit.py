@@ -29,7 +29,11 @@ ACTIONS = {
 }
 
 #: Public field names for the stored columns (the password column is encrypted).
-FIELD_NAMES = {"_password_encrypted": "password"}
+FIELD_NAMES = {
+    "_password_encrypted": "password",
+    "_oauth_client_secret_encrypted": "oauth_client_secret",
+    "_google_service_account_encrypted": "google_service_account",
+}
 
 
 def register(actions):
@@ -47,19 +51,32 @@ def log(smtp_settings, action, *, user=None, **data):
     return wagtail_log(instance=smtp_settings, action=PREFIX + action, user=user, data=data)
 
 
-#: The connection target: recorded old → new when it changes.
-TARGET = ("host", "port", "email")
+#: The connection target: recorded old → new when it changes. The tenant and the app
+#: decide whose mailbox an OAuth secret opens; with a password they play no part.
+TARGET = ("host", "port", "email", "auth_method", "oauth_tenant_id", "oauth_client_id")
+OAUTH_TARGET = ("oauth_tenant_id", "oauth_client_id")
+
+
+def target(values):
+    """The target tuple (``TARGET``) of a mapping: a model's ``__dict__`` or cleaned data."""
+    method = values.get("auth_method") or "password"
+    return tuple(
+        None if name in OAUTH_TARGET and method == "password" else (values.get(name) or None)
+        for name in TARGET
+    )
 
 
 def target_change(previous, smtp_settings):
-    """``{"old": {...}, "new": {...}}`` for a changed target (``previous`` is
-    ``(host, port, email)``), else ``{}``. Never a password."""
+    """``{"old": {...}, "new": {...}}`` for a changed target (``previous`` as made by
+    ``target()``), else ``{}``. Never a secret."""
     if previous is None:
         return {}
     old = dict(zip(TARGET, previous, strict=True))
-    new = {name: getattr(smtp_settings, name) or None for name in TARGET}
+    new = dict(zip(TARGET, target(smtp_settings.__dict__), strict=True))
     if old == new:
         return {}
+    if old["auth_method"] == new["auth_method"] == "password":  # server, port, login
+        old, new = ({name: values[name] for name in TARGET[:3]} for values in (old, new))
     return {"old": old, "new": new}
 
 

@@ -60,6 +60,12 @@ DEFAULTS = {
     "ALERT_REMINDER": 24 * 3600,
     # Incoming-webhook URL (Slack, Teams, Mattermost) that receives alerts as JSON.
     "ALERT_WEBHOOK_URL": None,
+    # -- OAuth 2.0 (Microsoft 365 app-only, Google Workspace service account) --
+    # Microsoft identity platform; tokens come from {this}/{tenant}/oauth2/v2.0/token.
+    # Sovereign clouds: https://login.microsoftonline.us, https://login.chinacloudapi.cn.
+    "MICROSOFT_LOGIN_URL": "https://login.microsoftonline.com",
+    # Days before ``oauth_secret_expires`` at which an alert is raised (each once).
+    "SECRET_EXPIRY_WARNINGS": (30, 7),
     # Minutes between two health checks of the live configuration (django-q2 schedule).
     "HEALTH_CHECK_INTERVAL": 60,
     # -- hand-over --

@@ -9,6 +9,7 @@ import dataclasses
 from django.utils.translation import gettext_lazy as _
 
 OTHER = "other"
+MICROSOFT365_METHOD = "microsoft365"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,6 +22,8 @@ class Provider:
     domains: tuple = ()
     #: What an editor has to know about this provider (app password, SMTP AUTH, sender).
     hint: str = ""
+    #: The sign-in method the preset selects ("" keeps the editor's choice).
+    auth_method: str = ""
 
 
 PROVIDERS = (
@@ -63,7 +66,9 @@ PROVIDERS = (
         _(
             "Gmail accepts only an app password: switch on 2-step verification in your "
             "Google account, then create an app password under Security → App passwords "
-            "and enter it here. It stops working when you change your Google password."
+            "and enter it here. It stops working when you change your Google password. "
+            "Google Workspace domains can use a service account instead (sign-in method "
+            "Google Workspace); personal Gmail accounts keep using app passwords."
         ),
     ),
     Provider(
@@ -73,10 +78,11 @@ PROVIDERS = (
         587,
         ("outlook.com", "hotmail.com", "live.com", "outlook.de", "hotmail.de", "live.de"),
         _(
-            "Microsoft switches SMTP login with a password (SMTP AUTH) off by default for "
-            "existing tenants from the end of December 2026. Your Microsoft 365 "
-            "administrator must allow SMTP AUTH for this mailbox."
+            "Microsoft switches SMTP login with a password off by default for existing "
+            "tenants from the end of December 2026, so sign in with an app registration "
+            "(OAuth 2.0) instead — see the setup guide."
         ),
+        MICROSOFT365_METHOD,
     ),
 )
 
@@ -125,6 +131,7 @@ def as_json_data():
             "port": provider.port,
             "domains": list(provider.domains),
             "hint": str(provider.hint),
+            "auth_method": provider.auth_method,
         }
         for provider in PROVIDERS
     }

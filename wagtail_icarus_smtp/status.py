@@ -44,6 +44,8 @@ class Category(models.TextChoices):
     SENDER_REJECTED = "sender_rejected", _("Sender address refused")
     HOST_NOT_ALLOWED = "host_not_allowed", _("Server address not allowed")
     PASSWORD_UNREADABLE = "password_unreadable", _("Stored password unreadable")
+    OAUTH_TOKEN = "oauth_token", _("Sign-in token refused")
+    CREDENTIALS_EXPIRED = "credentials_expired", _("Sign-in credentials expired")
     PROTOCOL = "protocol", _("Unexpected server answer")
 
 
@@ -92,6 +94,23 @@ CATEGORY_HELP = {
     Category.PASSWORD_UNREADABLE: (
         _("The stored password can no longer be read — enter it again."),
         _("Type the mailbox password into the password field and save."),
+    ),
+    Category.OAUTH_TOKEN: (
+        _(
+            "Microsoft or Google refused to issue a sign-in token: tenant, application, "
+            "client secret or delegation do not match."
+        ),
+        _(
+            "Compare tenant ID, client ID and client secret (or the service account key) "
+            "with the app registration; see the setup guide."
+        ),
+    ),
+    Category.CREDENTIALS_EXPIRED: (
+        _("The client secret or key has expired or was revoked."),
+        _(
+            "Create a new client secret (or key), enter its value here together with the "
+            "new expiry date, and save."
+        ),
     ),
     Category.PROTOCOL: (
         _("The mail server answered unexpectedly."),

@@ -9,7 +9,9 @@ password never follows a changed target (it must be typed again), and the editor
 confirms the change with their own admin password in the same form.
 """
 
+import json
 import re
+import urllib.parse
 
 from django import forms
 from django.core.validators import validate_ipv46_address
@@ -18,19 +20,29 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 from wagtail.admin.forms import WagtailAdminModelForm
 
-from .. import conf, providers
+from .. import audit, conf, providers
+from ..models.settings import METHOD_FIELDS, PASSWORD, SECRET_COLUMNS
 from ..setup import drafts
-from ..smtp import crypto, headers, hostguard
+from ..smtp import crypto, headers, hostguard, oauth
 from . import ratelimit
 
 HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 #: "smtp.ionos.de:587" typed into the server field: a name (not IPv6) and a port.
 HOST_WITH_PORT = re.compile(r"^([^:\[\]]+):(\d{1,5})$")
 
-#: The fields a complete configuration needs (``SmtpSettings.missing_fields()``).
-REQUIRED_FIELDS = ("email", "password", "host", "port")
-#: Where mail goes: changing one of these is an owner-level action.
-TARGET_FIELDS = ("host", "port", "email")
+#: Where mail goes: changing one of these is an owner-level action. The tenant and the
+#: app decide whose mailbox the secret opens, so they count as the target too.
+TARGET_FIELDS = audit.TARGET
+#: What the target needs to be complete (the OAuth ids only for their method).
+TARGET_CORE = ("host", "port", "email")
+#: A GUID (tenant and client IDs) or, for the tenant, a domain name.
+GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+MAX_KEY = 16 * 1024
+
+
+def required_fields(method):
+    """The fields a complete configuration needs with sign-in ``method``."""
+    return ("email", *METHOD_FIELDS.get(method, METHOD_FIELDS[PASSWORD]), "host", "port")
 
 
 class SmtpSettingsForm(WagtailAdminModelForm):
@@ -55,6 +67,28 @@ class SmtpSettingsForm(WagtailAdminModelForm):
             "you use to log in here."
         ),
     )
+    oauth_client_secret = forms.CharField(
+        label=_("Client secret"),
+        required=False,
+        strip=True,
+        max_length=1024,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_(
+            "The secret's value from Certificates & secrets (not the secret ID). "
+            "Write-only: it is never shown again."
+        ),
+    )
+    google_service_account = forms.CharField(
+        label=_("Service account key (JSON)"),
+        required=False,
+        strip=True,
+        max_length=MAX_KEY,
+        widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
+        help_text=_(
+            "Paste the whole JSON key file of the service account. Write-only: it is "
+            "never shown again."
+        ),
+    )
     provider = forms.ChoiceField(
         label=_("Provider"),
         required=False,
@@ -67,13 +101,19 @@ class SmtpSettingsForm(WagtailAdminModelForm):
         self.previous_connection = self.instance.connection_data()
         self.previous_target = self.target(self.instance.__dict__)
         self.previous_enabled = self.instance.enabled
-        if self.instance._password_encrypted:
-            self.fields["password"].widget.attrs["placeholder"] = gettext(
-                "A password is stored. Leave empty to keep it."
-            )
+        stored_texts = {
+            "password": gettext("A password is stored. Leave empty to keep it."),
+            "oauth_client_secret": gettext("A client secret is stored. Leave empty to keep it."),
+            "google_service_account": gettext("A key is stored. Leave empty to keep it."),
+        }
+        for name, text in stored_texts.items():
+            if getattr(self.instance, SECRET_COLUMNS[name]):
+                self.fields[name].widget.attrs["placeholder"] = text
         self.fields["provider"].initial = providers.for_host(self.instance.host)
         # A browser cuts a longer name off silently at maxlength: the form says so instead.
         self.fields["from_name"].widget.attrs.pop("maxlength", None)
+        if "auth_method" in self.fields:
+            self.fields["auth_method"].required = False  # left out: the stored method
 
     def missing_fields(self):
         """Required fields that are still empty, for display only (red frames).
@@ -84,10 +124,11 @@ class SmtpSettingsForm(WagtailAdminModelForm):
         if not self.is_bound:
             return self.instance.missing_fields()
         missing = []
-        for name in REQUIRED_FIELDS:
+        method = self.data.get(self.add_prefix("auth_method")) or PASSWORD
+        for name in required_fields(method):
             if name in self.errors:
                 continue
-            if name == "password" and self.instance._password_encrypted:
+            if name in SECRET_COLUMNS and getattr(self.instance, SECRET_COLUMNS[name]):
                 continue
             if not str(self.data.get(self.add_prefix(name), "")).strip():
                 missing.append(name)
@@ -174,6 +215,57 @@ class SmtpSettingsForm(WagtailAdminModelForm):
             )
         return value
 
+    def clean_auth_method(self):
+        return self.cleaned_data.get("auth_method") or self.instance.auth_method or PASSWORD
+
+    def clean_oauth_tenant_id(self):
+        value = self.cleaned_data["oauth_tenant_id"].strip().lower()
+        if value and not (GUID.match(value) or _is_domain(value)):
+            raise forms.ValidationError(
+                _(
+                    "Enter the Directory (tenant) ID, e.g. "
+                    "72f988bf-86f1-41af-91ab-2d7cd011db47, or the tenant's domain."
+                ),
+                code="invalid_tenant",
+            )
+        return value
+
+    def clean_oauth_client_id(self):
+        value = self.cleaned_data["oauth_client_id"].strip().lower()
+        if value and not GUID.match(value):
+            raise forms.ValidationError(
+                _("Enter the Application (client) ID: 32 hex digits in the form 8-4-4-4-12."),
+                code="invalid_client_id",
+            )
+        return value
+
+    @sensitive_variables("value", "info")
+    def clean_google_service_account(self):
+        value = self.cleaned_data["google_service_account"]
+        if not value:
+            return value
+        try:
+            info = json.loads(value)
+        except ValueError:
+            info = None
+        if not isinstance(info, dict):
+            raise forms.ValidationError(
+                _("Paste the whole JSON key file (it starts with { and ends with })."),
+                code="invalid_key",
+            )
+        problem = oauth.key_problem(info)
+        if problem:
+            raise forms.ValidationError(problem, code="invalid_key")
+        host = urllib.parse.urlsplit(info["token_uri"]).hostname
+        try:
+            hostguard.check(host)
+        except hostguard.HostNotAllowed as error:
+            raise forms.ValidationError(
+                _("The key's token_uri points into an internal network and is not allowed."),
+                code="host_not_allowed",
+            ) from error
+        return value
+
     def clean(self):
         """A chosen preset fills in an empty server (and port) — also without JavaScript."""
         cleaned_data = super().clean()
@@ -188,8 +280,9 @@ class SmtpSettingsForm(WagtailAdminModelForm):
 
     @staticmethod
     def target(values):
-        """``(host, port, email)`` of a model instance's values or cleaned data."""
-        return tuple(values.get(name) or None for name in TARGET_FIELDS)
+        """Where mail goes — server, port, e-mail, sign-in method and (for OAuth)
+        tenant and app — of a model instance's values or cleaned data."""
+        return audit.target(values)
 
     def target_changed(self):
         """The submitted server, port or e-mail differs from the stored one.
@@ -200,18 +293,23 @@ class SmtpSettingsForm(WagtailAdminModelForm):
             return False
         return self.target(self.cleaned_data) != self.previous_target
 
-    @sensitive_variables("password", "confirmation")
+    @sensitive_variables("secret", "confirmation")
     def _check_target_change(self):
-        """A changed target needs the editor's own admin password, and the mailbox
-        password typed again: the stored one never follows a new server. (A target
-        left incomplete reaches no server; the password is asked for once it is.)"""
-        password = self.cleaned_data.get("password")
-        complete = all(self.target(self.cleaned_data))
-        if complete and self.instance._password_encrypted and not password:
+        """A changed target needs the editor's own admin password, and the secret of
+        the sign-in method typed again: a stored password, client secret or key never
+        follows a new server, tenant or app. (A target left incomplete reaches no
+        server; the secret is asked for once it is.)"""
+        method = self.cleaned_data.get("auth_method") or PASSWORD
+        name = METHOD_FIELDS.get(method, METHOD_FIELDS[PASSWORD])[-1]
+        secret = self.cleaned_data.get(name)
+        complete = all(self.cleaned_data.get(field) for field in TARGET_CORE)
+        if complete and getattr(self.instance, SECRET_COLUMNS[name]) and not secret:
             self.add_error(
-                "password",
+                name,
                 forms.ValidationError(
-                    _("The server was changed: please enter the password again."),
+                    _("The server was changed: please enter the password again.")
+                    if name == "password"
+                    else _("Where mail goes was changed: please enter the secret again."),
                     code="password_required_for_new_target",
                 ),
             )
@@ -243,12 +341,13 @@ class SmtpSettingsForm(WagtailAdminModelForm):
                 ),
             )
 
-    @sensitive_variables("password")
+    @sensitive_variables("secret")
     def _post_clean(self):
         super()._post_clean()
-        password = self.cleaned_data.get("password")
-        if password:
-            self.instance._password_encrypted = crypto.encrypt(password)
+        for name, column in SECRET_COLUMNS.items():
+            secret = self.cleaned_data.get(name)
+            if secret:
+                setattr(self.instance, column, crypto.encrypt(secret))
         if not self.errors and drafts.needs_test(self.instance, self.previous_connection):
             try:
                 ratelimit.hit("test", self.for_user)
@@ -266,3 +365,8 @@ class SmtpSettingsForm(WagtailAdminModelForm):
                 user=self.for_user,
             )
         return instance
+
+
+def _is_domain(value):
+    labels = value.rstrip(".").split(".")
+    return len(labels) >= 2 and len(value) <= 253 and all(HOST_LABEL.match(x) for x in labels)

@@ -15,6 +15,7 @@ from wagtail.admin.templatetags.wagtailadmin_tags import formattedfield
 from wagtail.admin.widgets import SwitchInput
 
 from .. import providers
+from ..models.settings import GOOGLE, MICROSOFT365, PASSWORD
 from . import report, testmail
 
 #: Shown in the red frame of a required field that is still empty.
@@ -122,6 +123,45 @@ class RequiredFieldPanel(FieldPanel):
             return render_to_string("wagtailadmin/shared/formatted_field.html", field_context)
 
 
+class MethodFieldMixin:
+    """A field that belongs to some sign-in methods only (``methods``): its wrapper
+    (label and field) names them, and the page's JavaScript shows it for those. The
+    server already hides it when another method is chosen, so the form is right
+    before any script runs."""
+
+    def __init__(self, *args, methods=(), **kwargs):
+        self.methods = tuple(methods)
+        super().__init__(*args, **kwargs)
+
+    def clone_kwargs(self):
+        kwargs = super().clone_kwargs()
+        kwargs["methods"] = self.methods
+        return kwargs
+
+    class BoundPanel:
+        def chosen_method(self):
+            field = self.form["auth_method"] if "auth_method" in self.form.fields else None
+            return (field.value() if field is not None else "") or "password"
+
+        @property
+        def attrs(self):
+            """On the child's wrapper (label and field): which methods show it."""
+            attrs = {**self.panel.attrs, "data-icarus-auth-method": " ".join(self.panel.methods)}
+            if self.chosen_method() not in self.panel.methods:
+                attrs["hidden"] = "hidden"
+            return attrs
+
+
+class MethodFieldPanel(MethodFieldMixin, FieldPanel):
+    class BoundPanel(MethodFieldMixin.BoundPanel, FieldPanel.BoundPanel):
+        pass
+
+
+class MethodRequiredFieldPanel(MethodFieldMixin, RequiredFieldPanel):
+    class BoundPanel(MethodFieldMixin.BoundPanel, RequiredFieldPanel.BoundPanel):
+        pass
+
+
 class ProviderPanel(FieldPanel):
     """The provider choice; its presets and hints go to the page as JSON for the JS."""
 
@@ -181,7 +221,13 @@ def settings_panels():
                 ProviderPanel("provider"),
                 FieldPanel("from_name"),
                 RequiredFieldPanel("email"),
-                RequiredFieldPanel("password"),
+                FieldPanel("auth_method", widget=forms.RadioSelect),
+                MethodRequiredFieldPanel("password", methods=[PASSWORD]),
+                MethodRequiredFieldPanel("oauth_tenant_id", methods=[MICROSOFT365]),
+                MethodRequiredFieldPanel("oauth_client_id", methods=[MICROSOFT365]),
+                MethodRequiredFieldPanel("oauth_client_secret", methods=[MICROSOFT365]),
+                MethodFieldPanel("oauth_secret_expires", methods=[MICROSOFT365]),
+                MethodRequiredFieldPanel("google_service_account", methods=[GOOGLE]),
                 RequiredFieldPanel("host"),
                 RequiredFieldPanel("port"),
                 FieldPanel("confirm_password"),

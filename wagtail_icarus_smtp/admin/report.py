@@ -15,6 +15,7 @@ from django.utils.translation import ngettext
 from .. import outbox, status
 from ..models.settings import RECENT_EVENTS
 from ..outbox import alerts
+from ..smtp import advice
 from . import replies, sending_state
 
 #: Wagtail admin icon of each state (the page's status bar and the dashboard panel).
@@ -32,6 +33,10 @@ FIELD_LABELS = {
     "password": _lazy("Password"),
     "host": _lazy("SMTP server"),
     "port": _lazy("Port"),
+    "oauth_tenant_id": _lazy("Tenant ID"),
+    "oauth_client_id": _lazy("Client ID"),
+    "oauth_client_secret": _lazy("Client secret"),
+    "google_service_account": _lazy("Service account key (JSON)"),
 }
 
 
@@ -165,6 +170,10 @@ def build(smtp_settings, *, events=RECENT_EVENTS):
     report["draft_not_in_use"] = value == status.FAILED or smtp_settings.live_differs
     report["can_discard_draft"] = smtp_settings.live_differs
     report["affected_fields"] = list(status.CATEGORY_FIELDS.get(category, ()))
+    report["commands"] = ""
+    specific = advice.for_failure(category, report["reply"], smtp_settings) if category else None
+    if specific is not None:
+        report["fix"], report["commands"] = specific.fix, specific.commands
     if smtp_settings.live_differs and value != status.RUNNING:
         report["live_note"] = _(
             "Mail is still being sent with the last working settings (in use since %(since)s)."

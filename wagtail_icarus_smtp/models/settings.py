@@ -20,13 +20,89 @@ from ..exceptions import PasswordUnreadable
 from ..smtp import crypto
 
 #: The fields a connection test needs; changing one of them makes a new draft version.
-CONNECTION_FIELDS = ("email", "_password_encrypted", "host", "port")
+CONNECTION_FIELDS = (
+    "email",
+    "_password_encrypted",
+    "host",
+    "port",
+    "auth_method",
+    "oauth_tenant_id",
+    "oauth_client_id",
+    "_oauth_client_secret_encrypted",
+    "_google_service_account_encrypted",
+)
+#: The ways to log in to the mailbox (``auth_method``).
+PASSWORD = "password"  # noqa: S105 (a sign-in method, not a password)
+MICROSOFT365 = "microsoft365"
+GOOGLE = "google"
+#: Per sign-in method: the form fields a complete configuration needs besides e-mail,
+#: server and port, and the encrypted columns that hold its secrets.
+METHOD_FIELDS = {
+    PASSWORD: ("password",),
+    MICROSOFT365: ("oauth_tenant_id", "oauth_client_id", "oauth_client_secret"),
+    GOOGLE: ("google_service_account",),
+}
+METHOD_SECRETS = {
+    PASSWORD: ("_password_encrypted",),
+    MICROSOFT365: ("_oauth_client_secret_encrypted",),
+    GOOGLE: ("_google_service_account_encrypted",),
+}
+#: Form field -> the column that stores it encrypted.
+SECRET_COLUMNS = {
+    "password": "_password_encrypted",
+    "oauth_client_secret": "_oauth_client_secret_encrypted",
+    "google_service_account": "_google_service_account_encrypted",
+}
+
+
+class AuthMethod(models.TextChoices):
+    PASSWORD = PASSWORD, _("Password")
+    MICROSOFT365 = MICROSOFT365, _("Microsoft 365 (OAuth 2.0, app registration)")
+    GOOGLE = GOOGLE, _("Google Workspace (OAuth 2.0, service account)")
+
+
+class OAuthFields(models.Model):
+    """What OAuth needs, on the draft and on the live configuration alike."""
+
+    auth_method = models.CharField(
+        _("Sign-in method"),
+        max_length=20,
+        choices=AuthMethod.choices,
+        default=PASSWORD,
+        help_text=_("How the site logs in to the mailbox."),
+    )
+    oauth_tenant_id = models.CharField(
+        _("Tenant ID"),
+        max_length=100,
+        blank=True,
+        help_text=_(
+            "Directory (tenant) ID of your Microsoft 365 organisation, or its domain "
+            "(e.g. contoso.onmicrosoft.com)."
+        ),
+    )
+    oauth_client_id = models.CharField(
+        _("Client ID"),
+        max_length=100,
+        blank=True,
+        help_text=_("Application (client) ID of the app registration."),
+    )
+    _oauth_client_secret_encrypted = models.TextField(
+        blank=True, editable=False, db_column="oauth_client_secret_encrypted"
+    )
+    _google_service_account_encrypted = models.TextField(
+        blank=True, editable=False, db_column="google_service_account_encrypted"
+    )
+
+    class Meta:
+        abstract = True
+
+
 #: How many status events the status report shows (and reads in one query).
 RECENT_EVENTS = 10
 
 
 @register_setting(icon="mail")
-class SmtpSettings(BaseGenericSetting):
+class SmtpSettings(BaseGenericSetting, OAuthFields):
     from_name = models.CharField(
         _("Name"),
         max_length=100,
@@ -56,6 +132,15 @@ class SmtpSettings(BaseGenericSetting):
         blank=True,
         help_text=_("Default: 587 (STARTTLS) or 465 (SSL/TLS)."),
     )
+    oauth_secret_expires = models.DateField(
+        _("Client secret expires"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Optional: the expiry date shown next to the client secret in the app "
+            "registration. You are warned 30 and 7 days before."
+        ),
+    )
     enabled = models.BooleanField(
         _("SMTP mail sending"),
         default=False,
@@ -76,25 +161,37 @@ class SmtpSettings(BaseGenericSetting):
         verbose_name = _("SMTP settings")
         verbose_name_plural = _("SMTP settings")
 
+    def __str__(self):
+        return str(self._meta.verbose_name)
+
     # -- completeness ------------------------------------------------------------------
 
     def missing_fields(self):
-        """Names of the required form fields that are still empty."""
-        values = {
-            "email": self.email,
-            "password": self._password_encrypted,
-            "host": self.host,
-            "port": self.port,
-        }
-        return [name for name, value in values.items() if not value]
+        """Names of the required form fields that are still empty (those of the chosen
+        sign-in method)."""
+        values = {"email": self.email, "host": self.host, "port": self.port}
+        for name in METHOD_FIELDS[self.method]:
+            values[name] = getattr(self, SECRET_COLUMNS.get(name, name))
+        order = ("email", *METHOD_FIELDS[self.method], "host", "port")
+        return [name for name in order if not values[name]]
+
+    @property
+    def method(self):
+        return self.auth_method if self.auth_method in METHOD_FIELDS else PASSWORD
+
+    @property
+    def secret_field(self):
+        """The form field of the chosen method's secret (password, client secret, key)."""
+        return METHOD_FIELDS[self.method][-1]
 
     def connection_data(self):
         return tuple(getattr(self, name) for name in CONNECTION_FIELDS)
 
     @property
     def password_readable(self):
-        """The stored password can be decrypted (decrypted once per stored value)."""
-        stored = self._password_encrypted
+        """The stored secret of the chosen sign-in method can be decrypted (decrypted
+        once per stored value)."""
+        stored = getattr(self, METHOD_SECRETS[self.method][0])
         known = self.__dict__.get("_readable")
         if known is None or known[0] != stored:
             try:
@@ -144,7 +241,7 @@ class SmtpSettings(BaseGenericSetting):
     def status(self):
         """One of ``states.Status``: derived from the draft and its newest event."""
         missing = self.missing_fields()
-        if {"email", "password", "host"} <= set(missing):
+        if {"email", self.secret_field, "host"} <= set(missing):
             return states.NOT_CONFIGURED
         if missing:
             return states.STARTED
@@ -202,7 +299,7 @@ class SmtpSettings(BaseGenericSetting):
         return live is not None and live.version != self.version
 
 
-class SmtpLiveConfiguration(models.Model):
+class SmtpLiveConfiguration(OAuthFields):
     """The last connection data that passed a connection test; what the backend uses."""
 
     settings = models.OneToOneField(SmtpSettings, on_delete=models.CASCADE, related_name="live")

@@ -16,7 +16,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from .. import conf, queue, signals
-from ..models import AlertState, DeliveryAttempt
+from ..models import AlertState, DeliveryAttempt, SmtpSettings
 from ..models.outbox import FAILED
 from . import housekeeping, wakeup, webhook
 
@@ -26,6 +26,8 @@ LIVE_NOT_WORKING = "live_not_working"
 DELIVERIES_FAILING = "deliveries_failing"
 MAIL_WAITING = "mail_waiting"
 NO_WORKER = "no_worker"
+SECRET_EXPIRING = "secret_expiring"  # noqa: S105 (an alert kind)
+CREDENTIALS_EXPIRED = "credentials_expired"
 #: Seconds the whole POST to the webhook may take (dial, TLS, request, reply).
 WEBHOOK_TIMEOUT = 5
 
@@ -41,6 +43,14 @@ ADMIN_TEXTS = {
         "No background worker is running: e-mails are kept in the outbox but not sent. "
         "Please ask your technical administrator to start one "
         "(“python manage.py qcluster”, django-q2)."
+    ),
+    SECRET_EXPIRING: _(
+        "The Microsoft 365 client secret expires soon: create a new one in the app "
+        "registration and enter it here before it does."
+    ),
+    CREDENTIALS_EXPIRED: _(
+        "The client secret or key has expired or was revoked: e-mails are kept until "
+        "a new one is entered here."
     ),
 }
 
@@ -83,6 +93,7 @@ def _evaluate(result, live_failure, live_ok):
         % {"count": count, "minutes": _minutes(window)},
         now,
     )
+    announced += _credentials(failure, now)
     summary = housekeeping.summary(now)
     age = summary["oldest_age_seconds"]
     waiting = summary["waiting"]
@@ -100,6 +111,48 @@ def _evaluate(result, live_failure, live_ok):
     return announced
 
 
+def _credentials(failure, now):
+    """Alerts about the OAuth secret: ``SECRET_EXPIRING`` from each of the days in
+    ``ICARUS_SMTP_SECRET_EXPIRY_WARNINGS`` before ``oauth_secret_expires`` (announced
+    again at each), ``CREDENTIALS_EXPIRED`` at once when the date has passed or a
+    sign-in was refused as expired or revoked."""
+    smtp_settings = SmtpSettings.base_queryset().first()
+    expires = _secret_expires(smtp_settings)
+    today = timezone.localdate(now)
+    days = (expires - today).days if expires is not None else None
+    stage = None
+    if days is not None and days >= 0:
+        stage = min(
+            (limit for limit in conf.get("SECRET_EXPIRY_WARNINGS") if days <= limit), default=None
+        )
+    message = gettext("The client secret's expiry date is no longer near.")
+    if stage is not None:
+        message = ngettext(
+            "The Microsoft 365 client secret expires on %(date)s (in %(days)d day or less).",
+            "The Microsoft 365 client secret expires on %(date)s (in %(days)d days or less).",
+            stage,
+        ) % {"date": date_format(expires, "SHORT_DATE_FORMAT"), "days": stage}
+    announced = _update(SECRET_EXPIRING, stage is not None, message, now, renotify=True)
+    expired = (days is not None and days < 0) or (
+        failure is not None and failure.category == CREDENTIALS_EXPIRED
+    )
+    text = gettext(
+        "The client secret or key of the live SMTP configuration has expired or was "
+        "revoked. E-mails are kept until a new one is entered."
+    )
+    if not expired:
+        text = gettext("The sign-in credentials work again.")
+    return announced + _update(CREDENTIALS_EXPIRED, expired, text, now)
+
+
+def _secret_expires(smtp_settings):
+    if smtp_settings is None or smtp_settings.oauth_secret_expires is None:
+        return None
+    live = smtp_settings.live_config
+    methods = {smtp_settings.auth_method, live.auth_method if live else None}
+    return smtp_settings.oauth_secret_expires if "microsoft365" in methods else None
+
+
 def _live_text(failure):
     text = gettext("The live SMTP configuration does not work: %(category)s (%(reply)s)")
     return (text % {"category": failure.category, "reply": failure.reply})[:500]
@@ -110,14 +163,17 @@ def _minutes(value):
     return round(seconds / 60)
 
 
-def _update(kind, active, message, now):
+def _update(kind, active, message, now, *, renotify=False):
+    """Store and announce a change of ``kind``; with ``renotify``, a new ``message``
+    while active is announced too (the next warning stage)."""
     state, _ = AlertState.objects.get_or_create(kind=kind)
     reminder_due = state.notified_at is None or now - state.notified_at >= timedelta(
         seconds=conf.get("ALERT_REMINDER")
     )
-    if active == state.active and not (active and reminder_due):
+    new_stage = renotify and active and state.active and state.message != message[:500]
+    if active == state.active and not (active and reminder_due) and not new_stage:
         return []
-    reminder = active and state.active
+    reminder = active and state.active and not new_stage
     if active != state.active:
         state.since = now
     state.active, state.notified_at, state.message = active, now, message[:500]

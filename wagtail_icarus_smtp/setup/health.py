@@ -8,18 +8,22 @@ from django.views.decorators.debug import sensitive_variables
 
 from .. import status
 from ..exceptions import PasswordUnreadable
-from ..smtp import credentials, failures, transport
+from ..smtp import credentials, failures, oauth, transport
 
 
 @sensitive_variables("mailbox")
 def check(smtp_settings, live_row):
     """Probe ``live_row`` (whether sending is switched on or not); record a change.
 
-    Returns the ``Failure``, or ``None`` when the configuration works.
+    With OAuth the cached token is dropped first: a fresh one proves that the secret
+    (or key) and the permissions still work. Returns the ``Failure``, or ``None`` when
+    the configuration works.
     """
     mailbox = None
     try:
         mailbox = credentials.mailbox(live_row)
+        if mailbox.oauth is not None:
+            oauth.forget(mailbox.oauth)
         transport.probe(mailbox)
     except PasswordUnreadable:
         failure = failures.Failure(status.Category.PASSWORD_UNREADABLE)

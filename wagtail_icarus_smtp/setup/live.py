@@ -10,6 +10,15 @@ from ..exceptions import PasswordUnreadable
 from ..models import SmtpLiveConfiguration, SmtpSettings
 from ..smtp import credentials, headers, transport
 
+#: The OAuth columns a draft hands to its live configuration.
+OAUTH_COLUMNS = (
+    "auth_method",
+    "oauth_tenant_id",
+    "oauth_client_id",
+    "_oauth_client_secret_encrypted",
+    "_google_service_account_encrypted",
+)
+
 #: Why nothing can be sent right now (``Sending.reason``).
 DISABLED = "disabled"
 NOT_CONFIGURED = "not_configured"
@@ -33,6 +42,7 @@ def promote(settings_pk, version, *, duration, user=None):
                 "_password_encrypted": smtp_settings._password_encrypted,
                 "host": smtp_settings.host,
                 "port": smtp_settings.port,
+                **{name: getattr(smtp_settings, name) for name in OAUTH_COLUMNS},
                 "version": version,
             },
         )

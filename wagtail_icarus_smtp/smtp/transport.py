@@ -24,7 +24,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from .. import conf
 from ..exceptions import IcarusSmtpError
-from . import addresses, failures, hostguard, smtpauth
+from . import addresses, failures, hostguard, oauth, smtpauth, xoauth2
 from .addresses import ascii_if_possible
 from .deadline import Deadline, DeadlineExceeded, is_deadline_error
 from .smtpauth import MalformedAuthReply
@@ -122,6 +122,9 @@ class Mailbox:
     port: int
     username: str
     password: str = dataclasses.field(repr=False)
+    #: An ``oauth`` token source (``MicrosoftApp``, ``GoogleServiceAccount``): log in
+    #: with ``AUTH XOAUTH2`` and a token from it instead of the password.
+    oauth: object = dataclasses.field(default=None, repr=False)
 
 
 class _DeadlineReader:
@@ -314,6 +317,7 @@ def connect(mailbox, deadline, *, debuglevel=0, transcript=None):
     not offer STARTTLS; certificate and host name are always verified. With a list as
     ``transcript``, the SMTP conversation is appended to it (credentials masked).
     """
+    token = oauth.token(mailbox.oauth, tls_context(), deadline) if mailbox.oauth else None
     addresses = hostguard.resolve(mailbox.host, mailbox.port)
     options = {"deadline": deadline, "addresses": addresses, "transcript": transcript}
     options["local_hostname"] = DNS_NAME.get_fqdn()
@@ -333,7 +337,10 @@ def connect(mailbox, deadline, *, debuglevel=0, transcript=None):
                 raise TlsUnavailable(reply=client.ehlo_resp.decode(errors="replace"))
             client.starttls(context=context)
             client.ehlo()
-        client.login(ascii_if_possible(mailbox.username), mailbox.password)
+        if token is not None:
+            xoauth2.authenticate(client, mailbox.username, token)
+        else:
+            client.login(ascii_if_possible(mailbox.username), mailbox.password)
     except BaseException as error:
         _sessions.pop(key, None)
         _hang_up(client, error)

@@ -6,6 +6,12 @@ from wagtail_icarus_smtp.exceptions import PasswordUnreadable
 from wagtail_icarus_smtp.models import SmtpLiveConfiguration, SmtpSettings
 from wagtail_icarus_smtp.smtp import crypto
 
+SECRET_COLUMNS = (
+    "_password_encrypted",
+    "_oauth_client_secret_encrypted",
+    "_google_service_account_encrypted",
+)
+
 
 class Command(BaseCommand):
     help = (
@@ -15,15 +21,17 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        rows = [
-            *SmtpSettings.objects.exclude(_password_encrypted=""),
-            *SmtpLiveConfiguration.objects.all(),
-        ]
+        rows = [*SmtpSettings.objects.all(), *SmtpLiveConfiguration.objects.all()]
         try:
             with transaction.atomic():
                 for row in rows:
-                    row._password_encrypted = crypto.rotate(row._password_encrypted)
-                    row.save(update_fields=["_password_encrypted"])
+                    # the password, the OAuth client secret and the service account key
+                    columns = [column for column in SECRET_COLUMNS if getattr(row, column)]
+                    for column in columns:
+                        setattr(row, column, crypto.rotate(getattr(row, column)))
+                    if columns:
+                        row.save(update_fields=columns)
+                rows = [row for row in rows if any(getattr(row, c) for c in SECRET_COLUMNS)]
         except PasswordUnreadable as error:
             raise CommandError(
                 "A stored password cannot be decrypted with the configured keys; nothing "

@@ -41,6 +41,8 @@ class Command(BaseCommand):
             live_rows = SmtpLiveConfiguration.objects.all().delete()[0]
             for smtp_settings in SmtpSettings.objects.select_for_update():
                 smtp_settings._password_encrypted = ""
+                smtp_settings._oauth_client_secret_encrypted = ""
+                smtp_settings._google_service_account_encrypted = ""
                 smtp_settings.enabled = False
                 smtp_settings.version += 1
                 smtp_settings.save()

@@ -72,6 +72,8 @@
     }
 
     select.addEventListener("change", () => {
+      const method = presets[select.value] && presets[select.value].auth_method;
+      if (method) chooseMethod(method);
       fill(select.value);
       showHint(select.value);
       suggestionBox.hidden = true;
@@ -93,6 +95,34 @@
       if (suggested) choose(suggested);
     });
     suggest();
+  }
+
+  // -- sign-in method: only the chosen method's fields are shown -------------------------
+
+  function chosenMethod() {
+    const checked = document.querySelector('[name="auth_method"]:checked');
+    return checked ? checked.value : "password";
+  }
+
+  function showMethodFields() {
+    const method = chosenMethod();
+    document.querySelectorAll("[data-icarus-auth-method]").forEach((box) => {
+      box.hidden = !box.dataset.icarusAuthMethod.split(" ").includes(method);
+    });
+  }
+
+  function chooseMethod(method) {
+    const radio = document.querySelector(`[name="auth_method"][value="${method}"]`);
+    if (!radio || radio.checked) return;
+    radio.checked = true;
+    radio.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+
+  function setupMethods() {
+    document.querySelectorAll('[name="auth_method"]').forEach((radio) => {
+      radio.addEventListener("change", showMethodFields);
+    });
+    showMethodFields();
   }
 
   // -- the sending switch ------------------------------------------------------------------
@@ -138,11 +168,19 @@
     const input = byName("confirm_password");
     if (!input) return;
     const box = input.closest(".w-panel__wrapper");
-    const targets = ["host", "port", "email"].map(byName).filter(Boolean);
+    const targets = ["host", "port", "email", "oauth_tenant_id", "oauth_client_id"]
+      .map(byName)
+      .filter(Boolean);
+    const methods = Array.from(document.querySelectorAll('[name="auth_method"]'));
+    const methodChanged = () => methods.some((radio) => radio.checked !== radio.defaultChecked);
     const hasError = Boolean(box.querySelector("[data-field-errors] .error-message"));
     const update = () => {
-      box.hidden = !hasError && targets.every((field) => field.value === field.defaultValue);
+      box.hidden =
+        !hasError &&
+        !methodChanged() &&
+        targets.every((field) => field.value === field.defaultValue);
     };
+    for (const radio of methods) radio.addEventListener("change", update);
     for (const field of targets) {
       field.addEventListener("input", update);
       field.addEventListener("change", update);
@@ -219,6 +257,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
+    setupMethods();
     setupProviders();
     setupSwitch();
     setupRequiredFrames();

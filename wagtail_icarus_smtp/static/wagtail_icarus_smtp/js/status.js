@@ -43,6 +43,8 @@
     setText(bar, "category_label", report.category_label);
     setText(bar, "explanation", report.explanation);
     setText(bar, "fix", report.fix);
+    setText(bar, "commands", report.commands || "");
+    show(bar, "commands", Boolean(report.commands));
     setText(bar, "reply", report.reply);
     show(bar, "failure", Boolean(report.category));
     show(bar, "reply_row", Boolean(report.reply));
