@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests import smtpservers
+from tests import dnsserver, smtpservers
 
 PASSWORD = "S3cret-Passw0rd!xyz"
 MAILBOX = "system@dropzone.example"
@@ -34,6 +34,33 @@ def _no_dns(monkeypatch):
         return socket.getaddrinfo(host, port, *args, **kwargs)
 
     monkeypatch.setattr(hostguard, "resolver", local_only)
+
+
+@pytest.fixture
+def dns_zone(settings):
+    """Start a local DNS server for ``records`` (see ``tests.dnsserver.Zone``) and point
+    the deliverability checks at it; stopped at teardown."""
+    started = []
+
+    def start(records, *, chase_cnames=True):
+        server = dnsserver.DnsServer(dnsserver.Zone(records, chase_cnames=chase_cnames))
+        started.append(server.start())
+        settings.ICARUS_SMTP_DNS_NAMESERVERS = [server.address]
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def silent_dns(settings):
+    """A DNS server that never answers, and a short deadline for the checks."""
+    server = dnsserver.SilentServer().start()
+    settings.ICARUS_SMTP_DNS_NAMESERVERS = [server.address]
+    settings.ICARUS_SMTP_DNS_TIMEOUT = 1
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -61,6 +61,13 @@ DEFAULTS = {
     "ALERT_WEBHOOK_URL": None,
     # Minutes between two health checks of the live configuration (django-q2 schedule).
     "HEALTH_CHECK_INTERVAL": 60,
+    # -- deliverability check (SPF, DKIM, DMARC, MX of the mailbox's domain) --
+    # Name servers to ask, as "ip" or "ip:port" ("[ip6]:port"). None: the system resolver.
+    "DNS_NAMESERVERS": None,
+    # Total deadline in seconds for one check (all its DNS queries together).
+    "DNS_TIMEOUT": 5,
+    # Seconds a stored result is reused by the periodic check ("Neu prüfen" always asks).
+    "DNS_CACHE": 3600,
 }
 
 TLS_MODES = ("starttls", "ssl")
