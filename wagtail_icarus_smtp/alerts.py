@@ -25,6 +25,7 @@ logger = logging.getLogger("wagtail_icarus_smtp")
 LIVE_NOT_WORKING = "live_not_working"
 DELIVERIES_FAILING = "deliveries_failing"
 MAIL_WAITING = "mail_waiting"
+DNS_CHANGED = "dns_changed"
 #: Seconds the whole POST to the webhook may take (dial, TLS, request, reply).
 WEBHOOK_TIMEOUT = 5
 
@@ -36,6 +37,10 @@ ADMIN_TEXTS = {
     ),
     DELIVERIES_FAILING: _("Several e-mails could not be delivered. See the delivery log."),
     MAIL_WAITING: _("E-mails have been waiting to be sent for a long time."),
+    DNS_CHANGED: _(
+        "A DNS record that receivers check (SPF, DKIM, DMARC or MX) has changed and no "
+        "longer passes: see “Deliverability” on the SMTP settings page."
+    ),
 }
 
 
@@ -102,10 +107,11 @@ def _minutes(value):
     return round(seconds / 60)
 
 
-def _update(kind, active, message, now):
+def _update(kind, active, message, now, *, remind=True):
     state, _ = AlertState.objects.get_or_create(kind=kind)
-    reminder_due = state.notified_at is None or now - state.notified_at >= timedelta(
-        seconds=conf.get("ALERT_REMINDER")
+    reminder_due = remind and (
+        state.notified_at is None
+        or now - state.notified_at >= timedelta(seconds=conf.get("ALERT_REMINDER"))
     )
     if active == state.active and not (active and reminder_due):
         return []
@@ -180,3 +186,25 @@ def for_admin():
 def active_alerts():
     """Active alerts for the admin: ``[(kind, message, since)]``."""
     return list(AlertState.objects.filter(active=True).values_list("kind", "message", "since"))
+
+
+
+def deliverability_checked(sender, *, report, regressed, **kwargs):
+    """A deliverability check that passed now fails (someone changed the DNS): announced
+    once, without reminders; resolved when those checks pass again."""
+    with translation.override(settings.LANGUAGE_CODE):
+        if regressed:
+            message = gettext(
+                "The DNS records of %(domain)s changed: %(checks)s no longer pass. "
+                "Receivers may reject the site's e-mails or file them as spam."
+            ) % {"domain": report.domain, "checks": ", ".join(n.upper() for n in regressed)}
+        else:
+            message = gettext("The DNS records of %(domain)s pass again.") % {
+                "domain": report.domain
+            }
+        return _update(DNS_CHANGED, bool(regressed), message, timezone.now(), remind=False)
+
+
+signals.deliverability_checked.connect(
+    deliverability_checked, dispatch_uid="wagtail_icarus_smtp.alerts.deliverability"
+)

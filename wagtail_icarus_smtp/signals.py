@@ -13,3 +13,11 @@ from django.dispatch import Signal
 #:   ``since``: when the problem started (aware ``datetime``).
 #: ``sender`` is ``wagtail_icarus_smtp.models.AlertState``.
 alert = Signal()
+
+#: Sent after the deliverability check of the live mailbox's domain has stored a result.
+#: Arguments (all keyword):
+#:   ``report``: the ``DeliverabilityReport`` row just saved;
+#:   ``regressed``: names of the checks (``"spf"``, ``"dkim"``, ``"dmarc"``, ``"mx"``)
+#:   that passed before and fail now — someone changed the DNS. Empty when none.
+#: ``sender`` is ``wagtail_icarus_smtp.models.DeliverabilityReport``. The alerts listen.
+deliverability_checked = Signal()

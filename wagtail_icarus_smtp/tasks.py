@@ -7,11 +7,13 @@ from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from . import audit, status, validation
+from .deliverability import run as deliverability
 
 GROUP = "wagtail_icarus_smtp"
 DELIVER = "wagtail_icarus_smtp.tasks.deliver_outbox"
 HEALTH_CHECK = "wagtail_icarus_smtp.tasks.health_check"
 ALERT_WEBHOOK = "wagtail_icarus_smtp.tasks.post_alert_webhook"
+DELIVERABILITY = "wagtail_icarus_smtp.tasks.check_deliverability"
 #: Names of our django-q2 schedules.
 RETRY_SCHEDULE = "wagtail_icarus_smtp: retry deferred mail"
 HEALTH_SCHEDULE = "wagtail_icarus_smtp: health check"
@@ -32,6 +34,8 @@ def validate_settings(settings_pk, version):
     event = validation.validate(settings_pk, version)
     if event is None:
         return {"status": "superseded"}
+    if event.status == status.COMPLETE:
+        enqueue_deliverability(force=True)  # a new live mailbox: are its DNS records in place?
     return {"status": event.status, "category": event.category}
 
 
@@ -71,7 +75,9 @@ def health_check():
     """Re-test the live configuration without sending; drain what is due."""
     from . import health
 
-    return health.run()
+    result = health.run()
+    enqueue_deliverability(force=False)  # a stored result younger than DNS_CACHE is kept
+    return result
 
 
 def post_alert_webhook(kind, active, reminder, message, since_iso):
@@ -83,3 +89,18 @@ def post_alert_webhook(kind, active, reminder, message, since_iso):
         kind, active=active, reminder=reminder, message=message, since_iso=since_iso
     )
     return {"posted": posted}
+
+
+def enqueue_deliverability(*, force):
+    """Queue the deliverability check of the live mailbox's domain (after commit)."""
+    transaction.on_commit(lambda: async_task(DELIVERABILITY, force, group=GROUP))
+
+
+def check_deliverability(force=False):
+    """Check SPF, DKIM, DMARC and MX of the live mailbox's domain and store the result
+    (``force``: ask the DNS even when a stored result is still fresh). Never raises for
+    DNS trouble: an unanswered lookup is stored as "could not be checked"."""
+    report = deliverability.check_live(force=force)
+    if report is None:
+        return {"status": "not_configured"}
+    return {"domain": report.domain, "states": {r["check"]: r["state"] for r in report.results}}
