@@ -1,5 +1,6 @@
 """Fixtures shared by the suite: a test CA, local TLS SMTP servers, saved settings."""
 
+import os
 import signal
 import socket
 import subprocess
@@ -34,6 +35,20 @@ def _no_dns(monkeypatch):
         return socket.getaddrinfo(host, port, *args, **kwargs)
 
     monkeypatch.setattr(hostguard, "resolver", local_only)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _local_dns():
+    """Every test asks a local DNS server whose zone is empty (NXDOMAIN, at once) unless
+    it starts its own (``dns_zone``): the suite never asks a public DNS server. Worker
+    processes (qcluster tests) get the same server through the environment."""
+    from django.test import override_settings
+
+    server = dnsserver.DnsServer(dnsserver.Zone({})).start()
+    os.environ["ICARUS_TEST_DNS"] = server.address
+    with override_settings(ICARUS_SMTP_DNS_NAMESERVERS=[server.address]):
+        yield server
+    server.stop()
 
 
 @pytest.fixture

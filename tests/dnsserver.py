@@ -7,6 +7,7 @@ does, unless ``chase_cnames=False`` (then only the alias is answered). Names not
 zone get NXDOMAIN. ``SilentServer`` binds a port and never answers.
 """
 
+import copy
 import socket
 import threading
 
@@ -44,7 +45,9 @@ def _rdata(rtype, value):
 
 class Zone(BaseResolver):
     def __init__(self, records, *, chase_cnames=True):
-        self.records = {name.lower().rstrip("."): types for name, types in records.items()}
+        self.records = {
+            name.lower().rstrip("."): copy.deepcopy(types) for name, types in records.items()
+        }
         self.chase_cnames = chase_cnames
         self.queries = []
 

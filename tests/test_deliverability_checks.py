@@ -175,7 +175,7 @@ def test_dmarc_missing_fails_with_a_watching_record(dns_zone):
             "v=DMARC1; p=reject; rua=mailto:d@dropzone.example",
             "reject",
             "mailto:d@dropzone.example",
-        ),  # noqa: E501 (one case per line)
+        ),
         ("v=DMARC1;p=quarantine;pct=100", "quarantine", ""),
     ],
 )
