@@ -34,6 +34,8 @@ DEFAULTS = {
         "outbox": (20, 60, 600),
         # Confirmations with the editor's admin password (a changed mail server).
         "reauth": (10, 100, 600),
+        # "Check again" of the deliverability panel (DNS queries).
+        "dnscheck": (10, 30, 600),
     },
     # -- outbox (every accepted message is a row until it is delivered) --
     # Messages one worker claims and sends over one connection.

@@ -15,6 +15,7 @@ from wagtail.admin.templatetags.wagtailadmin_tags import formattedfield
 from wagtail.admin.widgets import SwitchInput
 
 from . import providers, report
+from .deliverability.panel import DeliverabilityPanel
 
 #: Shown in the red frame of a required field that is still empty.
 MISSING_MESSAGE = _("Required field — please fill in.")
@@ -183,5 +184,6 @@ def settings_panels():
             "enabled", help_text=_("Switch on once the setup is complete.")
         ),
         TestMailPanel(heading=_("Test e-mail")),
+        DeliverabilityPanel(heading=_("Deliverability")),
         HistoryPanel(heading=_("History")),
     ]

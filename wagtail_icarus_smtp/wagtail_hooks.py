@@ -6,6 +6,7 @@ from wagtail import hooks
 from . import outbox_admin  # noqa: F401 (registers the outbox admin hooks)  # isort: skip
 from . import views
 from .dashboard import SmtpStatusDashboardPanel
+from .deliverability.views import deliverability_view
 
 app_name = "wagtail_icarus_smtp"
 
@@ -16,6 +17,7 @@ def register_admin_urls():
         path("status/", views.status_view, name="status"),
         path("banner/", views.banner_view, name="banner"),
         path("test-email/", views.testmail_view, name="testmail"),
+        path("deliverability/", deliverability_view, name="deliverability"),
         path("history/", views.HistoryView.as_view(), name="history"),
         path(
             "history/results/",
