@@ -20,6 +20,8 @@ def endpoints():
         ("get", reverse("wagtail_icarus_smtp:status")),
         ("get", reverse("wagtail_icarus_smtp:banner")),
         ("post", reverse("wagtail_icarus_smtp:testmail")),
+        ("get", reverse("wagtail_icarus_smtp:deliverability")),
+        ("post", reverse("wagtail_icarus_smtp:deliverability")),
         ("get", reverse("wagtail_icarus_smtp:history")),
         ("get", reverse("wagtail_icarus_smtp:history_results")),
     ]
