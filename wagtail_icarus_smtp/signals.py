@@ -5,7 +5,8 @@ from django.dispatch import Signal
 #: Sent when an alert starts, is still active after ``ICARUS_SMTP_ALERT_REMINDER``
 #: seconds (a reminder), or ends — never on every single failure.
 #: Arguments (all keyword):
-#:   ``kind``: ``"live_not_working"``, ``"deliveries_failing"`` or ``"mail_waiting"``;
+#:   ``kind``: ``"live_not_working"``, ``"deliveries_failing"``, ``"mail_waiting"`` or
+#:   ``"dns_changed"`` (a deliverability check that passed fails now; never reminded);
 #:   ``active``: ``True`` while the problem lasts, ``False`` when it is over;
 #:   ``reminder``: ``True`` when this repeats an alert already announced;
 #:   ``message``: a short text without secrets in the site's language (``LANGUAGE_CODE``),
