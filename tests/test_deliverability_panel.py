@@ -157,3 +157,18 @@ def test_only_editors_with_the_setting_permission_see_or_trigger_the_check(
     with committed():
         assert client.post(url, **XHR).status_code == 202
     assert len(zone.queries) > asked
+
+
+def test_the_sites_own_sender_domain_is_shown_for_information(
+    client, dns_zone, server, editor, settings
+):
+    settings.DEFAULT_FROM_EMAIL = "Buchung <buchung@club.example>"  # goes into Reply-To
+    dns_zone({**NO_SPF, "club.example": {"MX": [(10, "mx.club.example")]}})
+    configure(server)
+    client.force_login(german(editor))
+
+    shown = text(panel_html(client))
+
+    assert "Zur Information:" in shown
+    assert "Antworten gehen an club.example" in shown
+    assert "mx.club.example" in shown

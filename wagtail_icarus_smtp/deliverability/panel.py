@@ -12,7 +12,7 @@ from django.utils.formats import date_format
 from django.utils.timezone import localtime
 from wagtail.admin.panels import Panel
 
-from . import texts
+from . import checks, texts
 
 BODY_TEMPLATE = "wagtail_icarus_smtp/deliverability/body.html"
 MEDIA = forms.Media(
@@ -33,7 +33,7 @@ def context(smtp_settings):
     live = smtp_settings.live_config if smtp_settings.pk else None
     report = stored_report(smtp_settings) if smtp_settings.pk else None
     checked = report is not None and report.checked_at is not None
-    results = report.results if checked else []
+    rows = texts.rows(report.results if checked else [])
     return {
         "live": live is not None,
         "domain": report.domain if checked else "",
@@ -42,8 +42,8 @@ def context(smtp_settings):
             date_format(localtime(report.checked_at), "SHORT_DATETIME_FORMAT") if checked else ""
         ),
         "pending": bool(report is not None and report.pending),
-        "rows": [row for row in texts.rows(results) if row["check"] != "reply_to"],
-        "info_rows": [row for row in texts.rows(results) if row["check"] == "reply_to"],
+        "rows": [row for row in rows if row["check"] != checks.REPLY_TO],
+        "info_rows": [row for row in rows if row["check"] == checks.REPLY_TO],
     }
 
 

@@ -17,6 +17,10 @@ from .. import conf, providers, signals
 from . import checks
 
 APP_LABEL = "wagtail_icarus_smtp"
+#: Seconds before its expiry a stored result is already refreshed: the hourly health
+#: check starts its DNS check a little later than the one before, and should not find
+#: an hour-old result still "fresh" by a few seconds (and keep it for another hour).
+REFRESH_MARGIN = 300
 
 
 def _model(name):
@@ -49,7 +53,8 @@ def check_domain(domain, *, provider=None, mailbox=""):
 def is_fresh(report, domain, provider_key):
     if report.checked_at is None or (report.domain, report.provider) != (domain, provider_key):
         return False
-    return (timezone.now() - report.checked_at).total_seconds() < conf.get("DNS_CACHE")
+    age = (timezone.now() - report.checked_at).total_seconds()
+    return age < conf.get("DNS_CACHE") - REFRESH_MARGIN
 
 
 def check_live(*, force=False):
