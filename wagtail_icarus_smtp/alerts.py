@@ -188,7 +188,6 @@ def active_alerts():
     return list(AlertState.objects.filter(active=True).values_list("kind", "message", "since"))
 
 
-
 def deliverability_checked(sender, *, report, regressed, **kwargs):
     """A deliverability check that passed now fails (someone changed the DNS): announced
     once, without reminders; resolved when those checks pass again."""
