@@ -38,6 +38,7 @@ bench: $(TEST_STAMP)
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 migrations-check: $(TEST_STAMP)
 	$(TEST_ENV) $(BIN)/django-admin makemigrations --check --dry-run

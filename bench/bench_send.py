@@ -63,8 +63,8 @@ def fresh_postgres_database(name):
 
 
 def configure_mailbox(port, user, password):
-    from wagtail_icarus_smtp import crypto
     from wagtail_icarus_smtp.models import SmtpLiveConfiguration, SmtpSettings
+    from wagtail_icarus_smtp.smtp import crypto
 
     smtp_settings = SmtpSettings.load()
     ciphertext = crypto.encrypt(password)
@@ -205,8 +205,12 @@ def run_rows(args, port, user, password):
 
     def stock():
         return StockBackend(
-            host="localhost", port=port, username=user, password=password,
-            use_tls=True, timeout=15,
+            host="localhost",
+            port=port,
+            username=user,
+            password=password,
+            use_tls=True,
+            timeout=15,
         )
 
     rows = [

@@ -26,7 +26,7 @@ def _fresh_cache():
 def _no_dns(monkeypatch):
     """Tests never ask a real DNS server: numeric addresses and ``localhost`` resolve
     locally, every other name does not resolve (tests that need one set a resolver)."""
-    from wagtail_icarus_smtp import hostguard
+    from wagtail_icarus_smtp.smtp import hostguard
 
     def local_only(host, port, *args, **kwargs):
         if host.lower().rstrip(".") == "localhost":
@@ -184,3 +184,9 @@ def qcluster(server, ca):
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+@pytest.fixture
+def our_backend(settings):
+    """Django's test runner swaps in the locmem backend; select ours explicitly."""
+    settings.EMAIL_BACKEND = "wagtail_icarus_smtp.backends.EmailBackend"

@@ -208,8 +208,9 @@ class _RecordingSMTP(SMTP):
     therefore not recorded.
     """
 
-    def __init__(self, handler: Any, *, owner: SmtpServer | None, implicit_tls: bool,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, handler: Any, *, owner: SmtpServer | None, implicit_tls: bool, **kwargs: Any
+    ) -> None:
         super().__init__(handler, **kwargs)
         self._owner = owner
         self._implicit_tls = implicit_tls
@@ -241,8 +242,9 @@ class _RecordingSMTP(SMTP):
             self._owner._record_bytes(data, encrypted=self.is_encrypted)
         super().data_received(data)
 
-    def _cb_client_connected(self, reader: asyncio.StreamReader,
-                             writer: asyncio.StreamWriter) -> None:
+    def _cb_client_connected(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         super()._cb_client_connected(reader, writer)
         owner = self._owner
         if owner is None:
@@ -273,15 +275,17 @@ class _Handler:
     def __init__(self, owner: SmtpServer) -> None:
         self.owner = owner
 
-    async def handle_EHLO(self, server: SMTP, session: Any, envelope: Any, hostname: str,
-                          responses: list[str]) -> list[str]:
+    async def handle_EHLO(
+        self, server: SMTP, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
         session.host_name = hostname  # the 5-argument hook must set this itself
         if not self.owner.auth_mechanisms:
             responses = [r for r in responses if not r[4:].upper().startswith("AUTH")]
         return responses
 
-    async def handle_MAIL(self, server: SMTP, session: Any, envelope: Any, address: str,
-                          mail_options: list[str]) -> str:
+    async def handle_MAIL(
+        self, server: SMTP, session: Any, envelope: Any, address: str, mail_options: list[str]
+    ) -> str:
         owner = self.owner
         if owner.require_auth and not session.authenticated:
             return "530 5.7.0 Authentication required"
@@ -291,8 +295,9 @@ class _Handler:
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 OK"
 
-    async def handle_RCPT(self, server: SMTP, session: Any, envelope: Any, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
         if self.owner.rcpt_reply is not None:
             return self.owner.rcpt_reply
         envelope.rcpt_tos.append(address)
@@ -308,14 +313,16 @@ class _Handler:
         login = getattr(session.auth_data, "login", None)
         if isinstance(login, bytes):
             login = login.decode("utf-8", "replace")
-        owner._record_message(ReceivedMessage(
-            mail_from=envelope.mail_from,
-            rcpt_tos=list(envelope.rcpt_tos),
-            data=data,
-            message=email.message_from_bytes(data, policy=email.policy.default),
-            login=login,
-            tls=bool(getattr(server, "is_encrypted", False)),
-        ))
+        owner._record_message(
+            ReceivedMessage(
+                mail_from=envelope.mail_from,
+                rcpt_tos=list(envelope.rcpt_tos),
+                data=data,
+                message=email.message_from_bytes(data, policy=email.policy.default),
+                login=login,
+                tls=bool(getattr(server, "is_encrypted", False)),
+            )
+        )
         return "250 2.0.0 OK: queued"
 
 
@@ -334,9 +341,13 @@ class _Controller(Controller):
         owner = None if probe else self._owner
         if owner is not None:
             owner._count_session()
-        return _RecordingSMTP(self.handler, owner=owner,
-                              implicit_tls=self.ssl_context is not None,
-                              loop=self.loop, **self.SMTP_kwargs)
+        return _RecordingSMTP(
+            self.handler,
+            owner=owner,
+            implicit_tls=self.ssl_context is not None,
+            loop=self.loop,
+            **self.SMTP_kwargs,
+        )
 
     def start(self) -> None:
         self._probe_pending = True
@@ -407,18 +418,22 @@ class SmtpServer:
             raise ValueError(f"mode must be 'starttls', 'ssl' or 'plain', not {mode!r}")
         if mode == "starttls" and not offer_starttls:
             raise ValueError("mode='starttls' always offers STARTTLS; use mode='plain'")
-        mechanisms = (tuple(BUILTIN_AUTH_MECHANISMS) if auth_mechanisms is None
-                      else tuple(m.upper() for m in auth_mechanisms))
+        mechanisms = (
+            tuple(BUILTIN_AUTH_MECHANISMS)
+            if auth_mechanisms is None
+            else tuple(m.upper() for m in auth_mechanisms)
+        )
         unknown = set(mechanisms) - BUILTIN_AUTH_MECHANISMS
         if unknown:
-            raise ValueError(f"unsupported AUTH mechanisms {sorted(unknown)}; "
-                             f"aiosmtpd implements {sorted(BUILTIN_AUTH_MECHANISMS)}")
+            raise ValueError(
+                f"unsupported AUTH mechanisms {sorted(unknown)}; "
+                f"aiosmtpd implements {sorted(BUILTIN_AUTH_MECHANISMS)}"
+            )
         self.mode = mode
         self.users = dict(DEFAULT_USERS if users is None else users)
         self.auth_mechanisms = mechanisms
         self.offer_starttls = mode == "starttls" or (mode == "plain" and offer_starttls)
-        self.mail_from_reply = None if mail_from_reply is None else format_reply(
-            mail_from_reply)
+        self.mail_from_reply = None if mail_from_reply is None else format_reply(mail_from_reply)
         self.rcpt_reply = None if rcpt_reply is None else format_reply(rcpt_reply)
         self.auth_reply = None if auth_reply is None else format_reply(auth_reply)
         self.data_reply = None if data_reply is None else format_reply(data_reply)
@@ -474,8 +489,9 @@ class SmtpServer:
         """
         with self._lock:
             if not self._lock.wait_for(lambda: len(self.messages) >= n, timeout):
-                raise TimeoutError(f"expected {n} message(s) within {timeout} s, "
-                                   f"got {len(self.messages)}")
+                raise TimeoutError(
+                    f"expected {n} message(s) within {timeout} s, got {len(self.messages)}"
+                )
             return list(self.messages)
 
     def _count_session(self) -> None:
@@ -502,12 +518,17 @@ class SmtpServer:
 
     # -- authentication ---------------------------------------------------------------
 
-    def _authenticate(self, server: SMTP, session: Any, envelope: Any, mechanism: str,
-                      auth_data: Any) -> AuthResult:
+    def _authenticate(
+        self, server: SMTP, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         if self.auth_reply is not None:
             success = _reply_code(self.auth_reply).startswith("2")
-            return AuthResult(success=success, handled=False, message=self.auth_reply,
-                              auth_data=auth_data if success else None)
+            return AuthResult(
+                success=success,
+                handled=False,
+                message=self.auth_reply,
+                auth_data=auth_data if success else None,
+            )
         if isinstance(auth_data, LoginPassword):
             login = auth_data.login.decode("utf-8", "replace")
             password = auth_data.password.decode("utf-8", "replace")
@@ -515,8 +536,9 @@ class SmtpServer:
             if expected is not None and password == expected:
                 return AuthResult(success=True, auth_data=auth_data)
         # handled=False makes aiosmtpd really send the 535 reply (TESTING.md).
-        return AuthResult(success=False, handled=False,
-                          message="535 5.7.8 Authentication credentials invalid")
+        return AuthResult(
+            success=False, handled=False, message="535 5.7.8 Authentication credentials invalid"
+        )
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -534,19 +556,22 @@ class SmtpServer:
             "ready_timeout": self.ready_timeout,
             "server_hostname": "localhost",
             "authenticator": self._authenticate,
-            "auth_exclude_mechanism": sorted(
-                BUILTIN_AUTH_MECHANISMS - set(self.auth_mechanisms)),
+            "auth_exclude_mechanism": sorted(BUILTIN_AUTH_MECHANISMS - set(self.auth_mechanisms)),
         }
         if self.mode == "ssl":
             # aiosmtpd treats only STARTTLS sessions as encrypted: with
             # auth_require_tls=True it would hide AUTH on an implicit-TLS port.
             kwargs.update(ssl_context=self.server_context, auth_require_tls=False)
         elif self.mode == "starttls":
-            kwargs.update(tls_context=self.server_context, require_starttls=True,
-                          auth_require_tls=True)
+            kwargs.update(
+                tls_context=self.server_context, require_starttls=True, auth_require_tls=True
+            )
         else:
-            kwargs.update(tls_context=self.server_context if self.offer_starttls else None,
-                          require_starttls=False, auth_require_tls=False)
+            kwargs.update(
+                tls_context=self.server_context if self.offer_starttls else None,
+                require_starttls=False,
+                auth_require_tls=False,
+            )
         self._closing = False
         controller = _Controller(_Handler(self), owner=self, **kwargs)
         try:
@@ -635,8 +660,9 @@ class _RawServer:
 
     host = LOCALHOST
 
-    def __init__(self, tls_context: ssl.SSLContext | None = None, *,
-                 port: int | None = None) -> None:
+    def __init__(
+        self, tls_context: ssl.SSLContext | None = None, *, port: int | None = None
+    ) -> None:
         self.tls_context = tls_context
         self.port = port or 0
         self.sessions = 0
@@ -669,8 +695,11 @@ class _RawServer:
         self._stopping = threading.Event()
         self._listener = listener
         self._accept_thread = threading.Thread(
-            target=self._accept_loop, args=(listener, self._stopping),
-            name=f"{type(self).__name__}-accept", daemon=True)
+            target=self._accept_loop,
+            args=(listener, self._stopping),
+            name=f"{type(self).__name__}-accept",
+            daemon=True,
+        )
         self._accept_thread.start()
         return self
 
@@ -722,8 +751,12 @@ class _RawServer:
                 return
             sock.settimeout(_POLL)
             conn = _Connection(sock)
-            thread = threading.Thread(target=self._run_connection, args=(conn, stopping),
-                                      name=f"{type(self).__name__}-conn", daemon=True)
+            thread = threading.Thread(
+                target=self._run_connection,
+                args=(conn, stopping),
+                name=f"{type(self).__name__}-conn",
+                daemon=True,
+            )
             with self._lock:
                 self.sessions += 1
                 self._connections.add(conn)
@@ -749,11 +782,9 @@ class _RawServer:
             self.commands.append(line.rstrip(b"\r\n").decode("utf-8", "replace"))
 
     @staticmethod
-    def _wrap_tls(conn: _Connection, context: ssl.SSLContext,
-                  stopping: threading.Event) -> bool:
+    def _wrap_tls(conn: _Connection, context: ssl.SSLContext, stopping: threading.Event) -> bool:
         """Server-side TLS handshake on ``conn``; False if stopped or it failed."""
-        tls_sock = context.wrap_socket(conn.sock, server_side=True,
-                                       do_handshake_on_connect=False)
+        tls_sock = context.wrap_socket(conn.sock, server_side=True, do_handshake_on_connect=False)
         conn.sock = tls_sock
         while not stopping.is_set():
             try:
@@ -799,13 +830,13 @@ class SilentServer(_RawServer):
     handshake. Attributes: ``host``, ``port``, ``sessions``.
     """
 
-    def __init__(self, tls_context: ssl.SSLContext | None = None, *,
-                 port: int | None = None) -> None:
+    def __init__(
+        self, tls_context: ssl.SSLContext | None = None, *, port: int | None = None
+    ) -> None:
         super().__init__(tls_context, port=port)
 
     def _serve(self, conn: _Connection, stopping: threading.Event) -> None:
-        if self.tls_context is not None and not self._wrap_tls(conn, self.tls_context,
-                                                               stopping):
+        if self.tls_context is not None and not self._wrap_tls(conn, self.tls_context, stopping):
             return
         while self._recv(conn, stopping) is not None:
             pass  # swallow whatever the client sends, answer nothing
@@ -821,21 +852,25 @@ class DripServer(_RawServer):
     TLS) completes normally first. Attributes: ``host``, ``port``, ``sessions``.
     """
 
-    def __init__(self, tls_context: ssl.SSLContext | None = None, interval: float = 0.5,
-                 text: bytes = b"220 drip.example ESMTP ready\r\n", *,
-                 port: int | None = None) -> None:
+    def __init__(
+        self,
+        tls_context: ssl.SSLContext | None = None,
+        interval: float = 0.5,
+        text: bytes = b"220 drip.example ESMTP ready\r\n",
+        *,
+        port: int | None = None,
+    ) -> None:
         super().__init__(tls_context, port=port)
         self.interval = interval
         lines = [line for line in text.replace(b"\r\n", b"\n").split(b"\n") if line]
         if not lines:
             raise ValueError("DripServer needs some text to drip")
         self.stream = b"".join(
-            (line[:3] + b"-" + line[4:] if line[3:4] == b" " else line) + b"\r\n"
-            for line in lines)
+            (line[:3] + b"-" + line[4:] if line[3:4] == b" " else line) + b"\r\n" for line in lines
+        )
 
     def _serve(self, conn: _Connection, stopping: threading.Event) -> None:
-        if self.tls_context is not None and not self._wrap_tls(conn, self.tls_context,
-                                                               stopping):
+        if self.tls_context is not None and not self._wrap_tls(conn, self.tls_context, stopping):
             return
         while not stopping.is_set():
             for byte in self.stream:
@@ -874,9 +909,14 @@ class ScriptedServer(_RawServer):
       of the script is not used on this connection.
     """
 
-    def __init__(self, script: Iterable[str | bytes | None],
-                 tls_context: ssl.SSLContext | None = None, *, implicit_tls: bool = False,
-                 port: int | None = None) -> None:
+    def __init__(
+        self,
+        script: Iterable[str | bytes | None],
+        tls_context: ssl.SSLContext | None = None,
+        *,
+        implicit_tls: bool = False,
+        port: int | None = None,
+    ) -> None:
         super().__init__(tls_context, port=port)
         self.script = list(script)
         if not self.script:
@@ -939,8 +979,12 @@ class ScriptedServer(_RawServer):
                 if not self._send(conn, self._encode(reply), stopping):
                     return
                 code = reply[:3] if isinstance(reply, bytes) else reply[:3].encode()
-                if (verb == b"STARTTLS" and code == b"220" and self.tls_context is not None
-                        and not isinstance(conn.sock, ssl.SSLSocket)):
+                if (
+                    verb == b"STARTTLS"
+                    and code == b"220"
+                    and self.tls_context is not None
+                    and not isinstance(conn.sock, ssl.SSLSocket)
+                ):
                     buffer.clear()  # RFC 3207: discard anything sent before the handshake
                     if not self._wrap_tls(conn, self.tls_context, stopping):
                         return

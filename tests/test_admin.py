@@ -6,18 +6,14 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.utils import configure, german, submit
+from tests.utils import XHR, configure, german, submit
 from wagtail_icarus_smtp.models import SmtpSettings
 
 pytestmark = pytest.mark.django_db
 
-XHR = {"HTTP_X_REQUESTED_WITH": "XMLHttpRequest"}
-
 
 def status_url():
     return reverse("wagtail_icarus_smtp:status")
-
-
 
 
 def test_json_status_reports_state_without_secrets(server, editor, client):

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
 from tests.conftest import MAILBOX, PASSWORD
-from tests.utils import configure, german, submit
+from tests.utils import XHR, configure, edit_url, german, submit
 from wagtail_icarus_smtp import providers
 from wagtail_icarus_smtp.models import SmtpSettings
 
@@ -18,20 +18,11 @@ pytestmark = pytest.mark.django_db
 
 MISSING_DE = "Pflichtfeld \N{EN DASH} bitte ausfüllen."
 
-XHR = {"HTTP_X_REQUESTED_WITH": "XMLHttpRequest"}
 B64 = base64.b64encode(PASSWORD.encode()).decode()
-
-
-def edit_url():
-    return reverse(
-        "wagtailsettings:edit", args=["wagtail_icarus_smtp", "smtpsettings", SmtpSettings.load().pk]
-    )
 
 
 def input_tag(page, name):
     return re.search(rf'<(?:input|select)[^>]*name="{name}"[^>]*>', page).group(0)
-
-
 
 
 @pytest.fixture
@@ -104,8 +95,9 @@ def test_presets_are_rendered_as_json_for_the_page(editor, client):
     page = client.get(edit_url()).content.decode()
 
     data = json.loads(
-        re.search(r'<script id="icarus-smtp-providers" type="application/json">(.*?)</script>',
-                  page, re.S).group(1)
+        re.search(
+            r'<script id="icarus-smtp-providers" type="application/json">(.*?)</script>', page, re.S
+        ).group(1)
     )
     assert data["ionos"]["host"] == "smtp.ionos.de"
     assert data["gmail"]["port"] == 587
@@ -113,8 +105,14 @@ def test_presets_are_rendered_as_json_for_the_page(editor, client):
     assert "App-Passwort" in data["gmail"]["hint"]
     assert "Ende Dezember 2026" in data["microsoft365"]["hint"]
     assert "Absender" in data["ionos"]["hint"]
-    for label in ("IONOS / 1&amp;1", "Strato", "All-Inkl", "Gmail", "Microsoft 365",
-                  "Anderer Anbieter"):
+    for label in (
+        "IONOS / 1&amp;1",
+        "Strato",
+        "All-Inkl",
+        "Gmail",
+        "Microsoft 365",
+        "Anderer Anbieter",
+    ):
         assert label in page
 
 
@@ -234,6 +232,9 @@ def test_test_email_is_sent_through_the_live_configuration_with_a_masked_transcr
     assert "C: STARTTLS" in data["transcript"]
     assert "S: 235" in data["transcript"]
     assert "(credentials masked)" in data["transcript"]
+    assert "S: 354 " in data["transcript"]  # DATA's reply as a line, not smtplib's tuple
+    assert "S: (" not in data["transcript"]
+    assert data["transcript"].startswith("S: 220")  # the greeting is recorded too
     assert PASSWORD not in response.content.decode()
     assert B64 not in response.content.decode()
     received = server.wait_for_messages(1)[0]
@@ -274,12 +275,15 @@ def test_test_email_defaults_to_the_editors_own_address(editor, client):
 
     page = client.get(edit_url()).content.decode()
 
-    assert re.search(r'<input type="email" id="icarus-testmail-to" value="editor@example.com"',
-                     page)
+    assert re.search(
+        r'<input type="email" id="icarus-testmail-to" value="editor@example.com"', page
+    )
 
 
-@pytest.mark.parametrize("to", ["", "keine-adresse", "a@example.org, b@example.org",
-                                "a@example.org\r\nBcc: x@example.org"])
+@pytest.mark.parametrize(
+    "to",
+    ["", "keine-adresse", "a@example.org, b@example.org", "a@example.org\r\nBcc: x@example.org"],
+)
 def test_test_email_rejects_anything_but_one_address(server, smtp_editor, client, to):
     configure(server)
     client.force_login(smtp_editor)

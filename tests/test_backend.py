@@ -11,19 +11,11 @@ from django.core.mail import EmailMessage
 
 from tests import smtpservers
 from tests.conftest import MAILBOX
-from tests.utils import committed, configure
+from tests.utils import BACKEND, committed, configure
 from wagtail_icarus_smtp.backends import EmailBackend
 from wagtail_icarus_smtp.models import OutboxMessage
 
 pytestmark = pytest.mark.django_db
-
-BACKEND = "wagtail_icarus_smtp.backends.EmailBackend"
-
-
-@pytest.fixture
-def our_backend(settings):
-    """Django's test runner swaps in the locmem backend; select ours explicitly."""
-    settings.EMAIL_BACKEND = BACKEND
 
 
 def test_send_mail_arrives_from_the_mailbox_with_reply_to(server, our_backend):

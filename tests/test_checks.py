@@ -3,12 +3,11 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from django.core.checks import run_checks
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.utils import ROOT
 
 
 def ids():

@@ -6,8 +6,8 @@ import pytest
 from django.db import connection
 
 from tests.utils import site_editor, submit
-from wagtail_icarus_smtp import live
 from wagtail_icarus_smtp.models import SmtpSettings
+from wagtail_icarus_smtp.setup import live
 
 
 @pytest.mark.django_db(transaction=True)

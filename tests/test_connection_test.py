@@ -8,8 +8,8 @@ from django.core import mail
 from tests import smtpservers
 from tests.conftest import MAILBOX, PASSWORD
 from tests.utils import committed, configure, submit
-from wagtail_icarus_smtp import live
 from wagtail_icarus_smtp.models import SmtpSettings
+from wagtail_icarus_smtp.setup import live
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,11 @@ from cryptography.fernet import Fernet
 from django.core import mail
 
 from tests.utils import committed, configure
-from wagtail_icarus_smtp import crypto, live, report
+from wagtail_icarus_smtp.admin import report
 from wagtail_icarus_smtp.exceptions import PasswordUnreadable
 from wagtail_icarus_smtp.models import OutboxMessage, SmtpSettings
+from wagtail_icarus_smtp.setup import live
+from wagtail_icarus_smtp.smtp import crypto
 
 KEY_A = Fernet.generate_key().decode()
 KEY_B = Fernet.generate_key().decode()

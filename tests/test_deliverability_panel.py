@@ -5,27 +5,20 @@ import re
 import pytest
 from django.urls import reverse
 
-from tests.utils import committed, configure, german
+from tests.utils import XHR, committed, configure, edit_url, german
 from wagtail_icarus_smtp.models import DeliverabilityReport, SmtpLiveConfiguration, SmtpSettings
 
 pytestmark = pytest.mark.django_db
 
 DOMAIN = "dropzone.example"
-XHR = {"HTTP_X_REQUESTED_WITH": "XMLHttpRequest"}
 NO_SPF = {
     DOMAIN: {"MX": [(10, "mx00.ionos.de")]},
     f"_dmarc.{DOMAIN}": {"TXT": ["v=DMARC1; p=none"]},
 }
 
 
-def settings_url():
-    return reverse(
-        "wagtailsettings:edit", args=["wagtail_icarus_smtp", "smtpsettings", SmtpSettings.load().pk]
-    )
-
-
 def panel_html(client):
-    page = client.get(settings_url()).content.decode()
+    page = client.get(edit_url()).content.decode()
     match = re.search(
         r"<div class=\"icarus-smtp-deliverability\".*?</template>\s*</div>", page, re.S
     )
@@ -54,7 +47,7 @@ def test_panel_in_german_shows_each_check_and_the_spf_record_to_copy(
     html = panel_html(client)
     shown = text(html)
 
-    assert "Zustellbarkeit" in client.get(settings_url()).content.decode()
+    assert "Zustellbarkeit" in client.get(edit_url()).content.decode()
     assert f"Domain {DOMAIN}, geprüft am" in shown
     assert re.search(r'data-check="spf" data-state="fail"', html)
     assert "Kein SPF-Eintrag" in shown
@@ -76,7 +69,7 @@ def test_panel_says_could_not_be_checked_when_the_dns_is_silent(client, silent_d
     shown = text(panel_html(client))
 
     assert "Konnte nicht geprüft werden" in shown
-    assert "Status" in client.get(settings_url()).content.decode()  # the page works
+    assert "Status" in client.get(edit_url()).content.decode()  # the page works
 
 
 def test_panel_before_the_setup_is_complete(client, editor):

@@ -6,16 +6,14 @@ import subprocess
 import sys
 import time
 from email import message_from_bytes
-from pathlib import Path
 
 import pytest
 from django.core import mail
 
 from tests import smtpservers
-from tests.utils import committed, submit
+from tests.utils import ROOT, committed, submit
 from wagtail_icarus_smtp.models import SmtpSettings
 
-ROOT = Path(__file__).resolve().parent.parent
 USER, PASSWORD = "system@dropzone-musterstadt.de", "demo-passwort"
 
 
@@ -25,9 +23,15 @@ def devserver(tmp_path):
     ca_file, maildir = tmp_path / "ca.pem", tmp_path / "mail"
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "django", "icarus_smtp_devserver",
-            f"--port={port}", f"--ca-file={ca_file}", f"--maildir={maildir}",
-            f"--user={USER}", f"--password={PASSWORD}",
+            sys.executable,
+            "-m",
+            "django",
+            "icarus_smtp_devserver",
+            f"--port={port}",
+            f"--ca-file={ca_file}",
+            f"--maildir={maildir}",
+            f"--user={USER}",
+            f"--password={PASSWORD}",
         ],
         env=dict(os.environ, DJANGO_SETTINGS_MODULE="tests.settings", PYTHONPATH=str(ROOT)),
         cwd=ROOT,

@@ -7,37 +7,87 @@ import ssl
 
 import pytest
 
-from wagtail_icarus_smtp import failures, transport
+from wagtail_icarus_smtp.smtp import failures, transport
 
 PROVIDER_REPLIES = [
     # (exception class, code, reply text, category)
-    (smtplib.SMTPAuthenticationError, 535, "5.7.8 Username and Password not accepted. "
-     "Learn more at https://support.google.com/mail/?p=BadCredentials", "auth"),
-    (smtplib.SMTPAuthenticationError, 535, "5.7.3 Authentication unsuccessful "
-     "[AM0PR01CA0001.PROD.OUTLOOK.COM]", "auth"),
-    (smtplib.SMTPAuthenticationError, 535, "Authentication failure: SMTP AUTH failed with "
-     "the remote server", "auth"),
-    (smtplib.SMTPAuthenticationError, 534, "5.7.9 Application-specific password required. "
-     "Learn more at https://support.google.com/mail/?p=InvalidSecondFactor",
-     "app_password_required"),
-    (smtplib.SMTPAuthenticationError, 535, "5.7.139 Authentication unsuccessful, "
-     "SmtpClientAuthentication is disabled for the Tenant. Visit "
-     "https://aka.ms/smtp_auth_disabled for more information.", "auth_disabled"),
-    (smtplib.SMTPAuthenticationError, 535, "5.7.139 Authentication unsuccessful, basic "
-     "authentication is disabled.", "auth_disabled"),
-    (smtplib.SMTPSenderRefused, 550, "5.7.30 Basic authentication is not supported for "
-     "Client Submission.", "auth_disabled"),
-    (smtplib.SMTPResponseException, 530, "5.7.0 Must issue a STARTTLS command first.",
-     "tls_unavailable"),
-    (smtplib.SMTPResponseException, 451, "5.7.3 STARTTLS is required to send mail",
-     "tls_unavailable"),
-    (smtplib.SMTPAuthenticationError, 504, "5.7.4 Unrecognized authentication type",
-     "auth_disabled"),
+    (
+        smtplib.SMTPAuthenticationError,
+        535,
+        "5.7.8 Username and Password not accepted. "
+        "Learn more at https://support.google.com/mail/?p=BadCredentials",
+        "auth",
+    ),
+    (
+        smtplib.SMTPAuthenticationError,
+        535,
+        "5.7.3 Authentication unsuccessful [AM0PR01CA0001.PROD.OUTLOOK.COM]",
+        "auth",
+    ),
+    (
+        smtplib.SMTPAuthenticationError,
+        535,
+        "Authentication failure: SMTP AUTH failed with the remote server",
+        "auth",
+    ),
+    (
+        smtplib.SMTPAuthenticationError,
+        534,
+        "5.7.9 Application-specific password required. "
+        "Learn more at https://support.google.com/mail/?p=InvalidSecondFactor",
+        "app_password_required",
+    ),
+    (
+        smtplib.SMTPAuthenticationError,
+        535,
+        "5.7.139 Authentication unsuccessful, "
+        "SmtpClientAuthentication is disabled for the Tenant. Visit "
+        "https://aka.ms/smtp_auth_disabled for more information.",
+        "auth_disabled",
+    ),
+    (
+        smtplib.SMTPAuthenticationError,
+        535,
+        "5.7.139 Authentication unsuccessful, basic authentication is disabled.",
+        "auth_disabled",
+    ),
+    (
+        smtplib.SMTPSenderRefused,
+        550,
+        "5.7.30 Basic authentication is not supported for Client Submission.",
+        "auth_disabled",
+    ),
+    (
+        smtplib.SMTPResponseException,
+        530,
+        "5.7.0 Must issue a STARTTLS command first.",
+        "tls_unavailable",
+    ),
+    (
+        smtplib.SMTPResponseException,
+        451,
+        "5.7.3 STARTTLS is required to send mail",
+        "tls_unavailable",
+    ),
+    (
+        smtplib.SMTPAuthenticationError,
+        504,
+        "5.7.4 Unrecognized authentication type",
+        "auth_disabled",
+    ),
     (smtplib.SMTPSenderRefused, 550, "Sender address is not allowed", "sender_rejected"),
-    (smtplib.SMTPSenderRefused, 550, "Forbidden domain 'example.org' in Envelope-From "
-     "(B-EFROM-STRATO)", "sender_rejected"),
-    (smtplib.SMTPSenderRefused, 553, "5.7.1 <a@b.example>: Sender address rejected",
-     "sender_rejected"),
+    (
+        smtplib.SMTPSenderRefused,
+        550,
+        "Forbidden domain 'example.org' in Envelope-From (B-EFROM-STRATO)",
+        "sender_rejected",
+    ),
+    (
+        smtplib.SMTPSenderRefused,
+        553,
+        "5.7.1 <a@b.example>: Sender address rejected",
+        "sender_rejected",
+    ),
     (smtplib.SMTPResponseException, 554, "5.0.0 Something unusual", "protocol"),
 ]
 

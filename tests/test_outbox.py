@@ -14,18 +14,14 @@ from django.utils import timezone
 from tests import smtpservers
 from tests.conftest import MAILBOX
 from tests.utils import committed, configure, submit
-from wagtail_icarus_smtp import failures, outbox
+from wagtail_icarus_smtp import outbox
 from wagtail_icarus_smtp.backends import EmailBackend
 from wagtail_icarus_smtp.models import DeliveryAttempt, OutboxMessage
+from wagtail_icarus_smtp.models.outbox import DEFERRED
+from wagtail_icarus_smtp.outbox import store  # noqa: F401 (outbox.store.Batch)
+from wagtail_icarus_smtp.smtp import failures
 
-pytestmark = pytest.mark.django_db
-
-BACKEND = "wagtail_icarus_smtp.backends.EmailBackend"
-
-
-@pytest.fixture(autouse=True)
-def our_backend(settings):
-    settings.EMAIL_BACKEND = BACKEND
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("our_backend")]
 
 
 @pytest.fixture
@@ -314,7 +310,7 @@ def test_an_unexpected_error_after_the_commit_is_not_the_callers_and_loses_nothi
     """A bug while sending right after the caller's commit does not reach the caller
     (the booking is saved, no error page); the rows go to a worker, which sends them."""
     configure(server)
-    real_connect = outbox.transport.connect
+    real_connect = outbox.delivery.transport.connect
     calls = []
 
     def connect_failing_once(*args, **kwargs):
@@ -323,7 +319,7 @@ def test_an_unexpected_error_after_the_commit_is_not_the_callers_and_loses_nothi
             raise ValueError("an unexpected bug")
         return real_connect(*args, **kwargs)
 
-    monkeypatch.setattr(outbox.transport, "connect", connect_failing_once)
+    monkeypatch.setattr(outbox.delivery.transport, "connect", connect_failing_once)
 
     send(2)  # returns the count: nothing raised to the caller
 
@@ -379,8 +375,8 @@ def test_a_worker_whose_lease_was_taken_over_does_not_overwrite_the_outcome(serv
     OutboxMessage.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     assert outbox.drain().sent == 1  # the new owner sent it
 
-    late = outbox._Batch([slow], old_token)
-    late.finish(slow, outbox.DEFERRED, failures.Failure("timeout", "late"))
+    late = outbox.store.Batch([slow], old_token)
+    late.finish(slow, DEFERRED, failures.Failure("timeout", "late"))
 
     row = OutboxMessage.objects.get()
     assert (row.status, row.attempts, row.last_reply) == ("sent", 1, "")

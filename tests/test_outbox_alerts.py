@@ -13,9 +13,10 @@ from django_q.models import Schedule
 
 from tests import smtpservers
 from tests.utils import committed, configure, german
-from wagtail_icarus_smtp import alerts, health, signals, tasks
+from wagtail_icarus_smtp import queue, signals, tasks
 from wagtail_icarus_smtp.backends import EmailBackend
 from wagtail_icarus_smtp.models import AlertState, OutboxMessage, SmtpSettings
+from wagtail_icarus_smtp.outbox import alerts, periodic
 
 pytestmark = pytest.mark.django_db
 
@@ -142,17 +143,17 @@ def test_health_check_records_history_only_on_change(server):
     smtp_settings = configure(server)
     events = smtp_settings.events.count()
 
-    assert health.run()["status"] == "complete"
+    assert periodic.health_check()["status"] == "complete"
     assert smtp_settings.events.count() == events  # unchanged: no row
 
     server.stop()
-    assert health.run()["category"] == "connection"
-    assert health.run()["category"] == "connection"
+    assert periodic.health_check()["category"] == "connection"
+    assert periodic.health_check()["category"] == "connection"
     assert smtp_settings.events.count() == events + 1
     assert SmtpSettings.load().status == "failed"
 
     server.start()
-    health.run()
+    periodic.health_check()
     assert smtp_settings.events.count() == events + 2
     assert SmtpSettings.load().status == "complete"
     assert "DATA" not in [c.upper() for c in server.commands]  # tested without sending
@@ -165,20 +166,20 @@ def test_mail_the_health_check_could_not_deliver_gets_a_retry(server):
     SmtpSettings.objects.update(enabled=True)
     server.data_reply = smtpservers.format_reply("451 4.3.0 Try again later")
 
-    health.run()
+    periodic.health_check()
 
     assert OutboxMessage.objects.get().status == "deferred"
-    retry = Schedule.objects.get(name=tasks.RETRY_SCHEDULE)
+    retry = Schedule.objects.get(name=queue.RETRY_SCHEDULE)
     assert retry.next_run == OutboxMessage.objects.get().next_attempt_at
 
 
 def test_health_check_schedule_is_created_once_on_migrate(settings):
-    assert Schedule.objects.filter(name=tasks.HEALTH_SCHEDULE).count() == 1
+    assert Schedule.objects.filter(name=queue.HEALTH_SCHEDULE).count() == 1
     settings.ICARUS_SMTP_HEALTH_CHECK_INTERVAL = 15
     call_command("migrate", verbosity=0)
-    [schedule] = Schedule.objects.filter(name=tasks.HEALTH_SCHEDULE)
+    [schedule] = Schedule.objects.filter(name=queue.HEALTH_SCHEDULE)
     assert (schedule.func, schedule.schedule_type, schedule.minutes) == (
-        tasks.HEALTH_CHECK,
+        queue.HEALTH_CHECK,
         Schedule.MINUTES,
         15,
     )
@@ -197,8 +198,9 @@ def test_editors_see_active_alerts_in_banner_dashboard_and_status_bar(server, ed
     ).json()
     home = client.get("/admin/").content.decode()
     page = client.get(
-        reverse("wagtailsettings:edit", args=["wagtail_icarus_smtp", "smtpsettings", 1])
-        .replace("/1/", f"/{SmtpSettings.load().pk}/")
+        reverse("wagtailsettings:edit", args=["wagtail_icarus_smtp", "smtpsettings", 1]).replace(
+            "/1/", f"/{SmtpSettings.load().pk}/"
+        )
     ).content.decode()
 
     expected = "hat aufgehört zu funktionieren"

@@ -16,7 +16,7 @@ from django_q.tasks import async_task
 
 from tests import smtpservers
 from tests.utils import ROOT, configure, submit, worker_env
-from wagtail_icarus_smtp import outbox, tasks
+from wagtail_icarus_smtp import outbox, queue
 from wagtail_icarus_smtp.models import OutboxMessage, SmtpSettings
 
 pytestmark = [pytest.mark.qcluster, pytest.mark.django_db(transaction=True)]
@@ -118,8 +118,8 @@ def test_a_real_qcluster_drains_held_mail_when_sending_is_switched_on(
     ids = Counter(m.message["Message-ID"] for m in server.wait_for_messages(20))
     assert ids == Counter({f"<m{i}@test>": 1 for i in range(20)})
     # The worker's monitor saves the task row just after the task itself finished.
-    wait_until(Task.objects.filter(func=tasks.DELIVER, success=True).exists, cluster)
-    assert Task.objects.get(func=tasks.DELIVER).result["sent"] == 20
+    wait_until(Task.objects.filter(func=queue.DELIVER, success=True).exists, cluster)
+    assert Task.objects.get(func=queue.DELIVER).result["sent"] == 20
     stop(cluster)
 
 
@@ -143,7 +143,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_at_most_one(
     time.sleep(3.5)  # the dead worker's lease runs out
     restarted = start(["-m", "django", "qcluster"], env)
     processes.append(restarted)
-    async_task(tasks.DELIVER, group=tasks.GROUP)  # what the retry schedule would do
+    async_task(queue.DELIVER, group=queue.GROUP)  # what the retry schedule would do
 
     wait_until(all_sent, restarted)
     received = Counter(m.message["Message-ID"] for m in server.messages)
@@ -152,9 +152,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_at_most_one(
     stop(restarted)
 
 
-def test_two_workers_draining_1000_rows_send_each_exactly_once(
-    server, ca, processes, slow_data
-):
+def test_two_workers_draining_1000_rows_send_each_exactly_once(server, ca, processes, slow_data):
     configure(server, enabled=None)
     hold(1000)
     OutboxMessage.objects.update(status="queued")

@@ -6,13 +6,11 @@ import subprocess
 import sys
 import tomllib
 import zipfile
-from pathlib import Path
 
 import pytest
 
 import wagtail_icarus_smtp
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.utils import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 import signal
 import time
-from pathlib import Path
 
 import pytest
 from django_q.conf import Conf
@@ -10,9 +9,6 @@ from django_q.models import Task
 
 from tests.utils import configure
 from wagtail_icarus_smtp.models import SmtpSettings
-
-ROOT = Path(__file__).resolve().parent.parent
-
 
 
 @pytest.mark.qcluster

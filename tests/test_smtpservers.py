@@ -73,8 +73,7 @@ def test_starttls_login_and_send():
         secret = base64.b64encode(PASSWORD.encode())
         assert secret in server.raw_transcript
         assert secret not in server.plaintext_transcript
-        assert [c.upper() for c in server.plaintext_commands] == [
-            "EHLO [127.0.0.1]", "STARTTLS"]
+        assert [c.upper() for c in server.plaintext_commands] == ["EHLO [127.0.0.1]", "STARTTLS"]
 
 
 def test_starttls_server_refuses_auth_and_mail_before_tls():
@@ -90,8 +89,9 @@ def test_starttls_server_refuses_auth_and_mail_before_tls():
 
 def test_implicit_tls_login_send_and_restart():
     with SmtpServer("ssl") as server:
-        with smtplib.SMTP_SSL(server.host, server.port, timeout=10,
-                              context=client_context()) as client:
+        with smtplib.SMTP_SSL(
+            server.host, server.port, timeout=10, context=client_context()
+        ) as client:
             client.ehlo()
             assert not client.has_extn("starttls")
             client.login(USER, PASSWORD)
@@ -104,12 +104,13 @@ def test_implicit_tls_login_send_and_restart():
             smtplib.SMTP_SSL(server.host, port, timeout=5, context=client_context())
         server.start()
         assert server.port == port
-        with smtplib.SMTP_SSL(server.host, port, timeout=10,
-                              context=client_context()) as client:
+        with smtplib.SMTP_SSL(server.host, port, timeout=10, context=client_context()) as client:
             client.login(USER, PASSWORD)
             client.send_message(make_message("after restart"))
         assert [m.message["Subject"] for m in server.wait_for_messages(2)] == [
-            "implicit", "after restart"]
+            "implicit",
+            "after restart",
+        ]
 
 
 def test_wrong_password_is_one_attempt_with_535():
@@ -127,8 +128,9 @@ def test_wrong_password_is_one_attempt_with_535():
 def test_auth_reply_replays_provider_reply():
     with SmtpServer("ssl", auth_reply=GMAIL_534) as server:
         with (
-            smtplib.SMTP_SSL(server.host, server.port, timeout=10,
-                             context=client_context()) as client,
+            smtplib.SMTP_SSL(
+                server.host, server.port, timeout=10, context=client_context()
+            ) as client,
             pytest.raises(smtplib.SMTPAuthenticationError) as excinfo,
         ):
             client.login(USER, PASSWORD)  # even the right password
@@ -138,8 +140,10 @@ def test_auth_reply_replays_provider_reply():
 
 
 def test_auth_reply_multiline():
-    reply = ("534-5.7.9 Application-specific password required.\n"
-             "534 5.7.9 Learn more at https://support.google.com/mail/?p=InvalidSecondFactor")
+    reply = (
+        "534-5.7.9 Application-specific password required.\n"
+        "534 5.7.9 Learn more at https://support.google.com/mail/?p=InvalidSecondFactor"
+    )
     assert format_reply(reply) == reply.replace("\n", "\r\n")
     with SmtpServer("starttls", auth_reply=reply) as server:
         with smtplib.SMTP(server.host, server.port, timeout=10) as client:
@@ -149,12 +153,14 @@ def test_auth_reply_multiline():
         assert excinfo.value.smtp_code == 534
         assert excinfo.value.smtp_error == (
             b"5.7.9 Application-specific password required.\n"
-            b"5.7.9 Learn more at https://support.google.com/mail/?p=InvalidSecondFactor")
+            b"5.7.9 Learn more at https://support.google.com/mail/?p=InvalidSecondFactor"
+        )
 
 
 def test_mail_from_reply_refuses_sender():
-    with SmtpServer("starttls", mail_from_reply="550 5.7.1 Sender address is not allowed",
-                    rcpt_reply=None) as server:
+    with SmtpServer(
+        "starttls", mail_from_reply="550 5.7.1 Sender address is not allowed", rcpt_reply=None
+    ) as server:
         with smtplib.SMTP(server.host, server.port, timeout=10) as client:
             client.starttls(context=client_context())
             client.login(USER, PASSWORD)
@@ -167,13 +173,13 @@ def test_mail_from_reply_refuses_sender():
 
 def test_rcpt_reply_refuses_recipient():
     with SmtpServer("ssl", rcpt_reply="550 5.1.1 No such user") as server:
-        with smtplib.SMTP_SSL(server.host, server.port, timeout=10,
-                              context=client_context()) as client:
+        with smtplib.SMTP_SSL(
+            server.host, server.port, timeout=10, context=client_context()
+        ) as client:
             client.login(USER, PASSWORD)
             with pytest.raises(smtplib.SMTPRecipientsRefused) as excinfo:
                 client.send_message(make_message())
-        assert excinfo.value.recipients == {
-            "someone@example.org": (550, b"5.1.1 No such user")}
+        assert excinfo.value.recipients == {"someone@example.org": (550, b"5.1.1 No such user")}
 
 
 def test_plain_server_without_starttls_offers_auth_in_clear():
@@ -191,11 +197,11 @@ def test_untrusted_ca_fails_verification():
     try:
         with SmtpServer("ssl", ca=other) as server:
             with pytest.raises(ssl.SSLCertVerificationError):
-                smtplib.SMTP_SSL(server.host, server.port, timeout=10,
-                                 context=client_context())
+                smtplib.SMTP_SSL(server.host, server.port, timeout=10, context=client_context())
             # sanity: the CA it was issued by does verify it
-            with smtplib.SMTP_SSL(server.host, server.port, timeout=10,
-                                  context=other.client_context()) as client:
+            with smtplib.SMTP_SSL(
+                server.host, server.port, timeout=10, context=other.client_context()
+            ) as client:
                 client.noop()
     finally:
         other.cleanup()
@@ -266,15 +272,26 @@ def test_scripted_server_replays_with_starttls_upgrade():
 
 
 def test_scripted_server_implicit_tls_and_data():
-    script = ["220 scripted", "250 scripted", "250 2.1.0 OK", "250 2.1.5 OK",
-              "354 Go ahead", "250 2.0.0 OK queued", "221 2.0.0 Bye"]
+    script = [
+        "220 scripted",
+        "250 scripted",
+        "250 2.1.0 OK",
+        "250 2.1.5 OK",
+        "354 Go ahead",
+        "250 2.0.0 OK queued",
+        "221 2.0.0 Bye",
+    ]
     context = default_ca().server_context()
     with (
         ScriptedServer(script, tls_context=context, implicit_tls=True) as server,
-        smtplib.SMTP_SSL(server.host, server.port, timeout=10,
-                         context=client_context()) as client,
+        smtplib.SMTP_SSL(server.host, server.port, timeout=10, context=client_context()) as client,
     ):
         client.sendmail(USER, ["a@example.org"], b"Subject: x\r\n\r\n.dot\r\n")
     assert server.data_blocks == [b"Subject: x\r\n\r\n.dot\r\n"]
     assert [c.split(" ")[0].upper() for c in server.commands] == [
-        "EHLO", "MAIL", "RCPT", "DATA", "QUIT"]
+        "EHLO",
+        "MAIL",
+        "RCPT",
+        "DATA",
+        "QUIT",
+    ]

@@ -3,7 +3,7 @@
 import threading
 
 from tests.conftest import MAILBOX, PASSWORD
-from wagtail_icarus_smtp import transport
+from wagtail_icarus_smtp.smtp import transport
 
 
 def open_and_close(port):

@@ -8,6 +8,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.test import TestCase
+from django.urls import reverse
 from wagtail.contrib.settings.views import get_setting_edit_handler
 from wagtail.users.models import UserProfile
 
@@ -15,6 +16,16 @@ from tests.conftest import MAILBOX, PASSWORD
 from wagtail_icarus_smtp.models import SmtpSettings
 
 ROOT = Path(__file__).resolve().parent.parent
+#: What Wagtail's admin JavaScript sends: denials become 403 instead of a redirect.
+XHR = {"HTTP_X_REQUESTED_WITH": "XMLHttpRequest"}
+#: Our backend's dotted path (Django's test setup swaps in the locmem backend).
+BACKEND = "wagtail_icarus_smtp.backends.EmailBackend"
+
+
+def edit_url():
+    """The settings page of the (only) SMTP settings row."""
+    pk = SmtpSettings.load().pk
+    return reverse("wagtailsettings:edit", args=["wagtail_icarus_smtp", "smtpsettings", pk])
 
 
 def german(user):

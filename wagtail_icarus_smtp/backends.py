@@ -20,7 +20,8 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import sanitize_address
 from django.db import transaction
 
-from . import live, outbox
+from . import outbox
+from .setup import live
 
 logger = logging.getLogger("wagtail_icarus_smtp")
 

@@ -7,6 +7,7 @@ the cache is dropped on ``setting_changed`` so ``override_settings`` works in te
 
 from django.conf import settings
 from django.core.signals import setting_changed
+from django.dispatch import Signal
 
 PREFIX = "ICARUS_SMTP_"
 
@@ -76,6 +77,10 @@ TLS_MODES = ("starttls", "ssl")
 
 _cache = {}
 
+#: Sent when one of our settings (or ``SECRET_KEY``) changed, e.g. in tests: modules
+#: that cache something derived from settings (keys, the TLS context) forget it.
+reloaded = Signal()
+
 
 def get(name):
     """Return the value of ``ICARUS_SMTP_<name>`` or its default."""
@@ -98,10 +103,7 @@ def unknown_names():
 def _reload(*, setting, **kwargs):
     if setting.startswith(PREFIX) or setting in ("SECRET_KEY", "SECRET_KEY_FALLBACKS"):
         _cache.clear()
-        from . import crypto, transport
-
-        crypto.reset()
-        transport.reset()
+        reloaded.send(sender=None)
 
 
 def connect_signals():

@@ -180,8 +180,13 @@ def as_json_data():
         }
         for provider in PROVIDERS
     }
-    data[OTHER] = {"label": str(_("Other provider")), "host": "", "port": None,
-                   "domains": [], "hint": str(OTHER_HINT)}
+    data[OTHER] = {
+        "label": str(_("Other provider")),
+        "host": "",
+        "port": None,
+        "domains": [],
+        "hint": str(OTHER_HINT),
+    }
     return data
 
 

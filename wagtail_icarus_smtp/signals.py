@@ -1,4 +1,5 @@
-"""Signals other code may listen to."""
+"""Signals other code may listen to, and the ones that carry a step of the data path
+upwards (a lower room announces, a higher one acts; see docs/architecture.md)."""
 
 from django.dispatch import Signal
 
@@ -15,10 +16,22 @@ from django.dispatch import Signal
 #: ``sender`` is ``wagtail_icarus_smtp.models.AlertState``.
 alert = Signal()
 
+#: Sent after a commit that may have made sending possible (a configuration went live,
+#: sending was switched on): the outbox releases held mail. ``sender``: ``SmtpSettings``.
+sending_possible = Signal()
+
+#: Sent when a tested draft is about to go live (``promoting``) and after it went live
+#: (``promoted``). Arguments: ``settings`` (the draft), ``previous`` (the live
+#: configuration before, or ``None``), ``user``. The outbox's notices listen: the owners
+#: hear of a new mail server through the previous one. ``sender``: ``SmtpSettings``.
+promoting = Signal()
+promoted = Signal()
+
 #: Sent after the deliverability check of the live mailbox's domain has stored a result.
 #: Arguments (all keyword):
 #:   ``report``: the ``DeliverabilityReport`` row just saved;
 #:   ``regressed``: names of the checks (``"spf"``, ``"dkim"``, ``"dmarc"``, ``"mx"``)
 #:   that passed before and fail now — someone changed the DNS. Empty when none.
-#: ``sender`` is ``wagtail_icarus_smtp.models.DeliverabilityReport``. The alerts listen.
+#: ``sender`` is ``wagtail_icarus_smtp.models.DeliverabilityReport``. ``outbox/alerts``
+#: listens (wired in ``apps.ready``).
 deliverability_checked = Signal()

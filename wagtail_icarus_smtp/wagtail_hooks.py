@@ -1,12 +1,13 @@
 from django.templatetags.static import static
 from django.urls import include, path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
 
-from . import outbox_admin  # noqa: F401 (registers the outbox admin hooks)  # isort: skip
-from . import views
-from .dashboard import SmtpStatusDashboardPanel
-from .deliverability.views import deliverability_view
+from . import audit
+from .admin import deliverability, delivery_log, permissions, views
+from .admin.dashboard import SmtpStatusDashboardPanel
+from .models import SmtpSettings
 
 app_name = "wagtail_icarus_smtp"
 
@@ -17,7 +18,7 @@ def register_admin_urls():
         path("status/", views.status_view, name="status"),
         path("banner/", views.banner_view, name="banner"),
         path("test-email/", views.testmail_view, name="testmail"),
-        path("deliverability/", deliverability_view, name="deliverability"),
+        path("deliverability/", deliverability.deliverability_view, name="deliverability"),
         path("history/", views.HistoryView.as_view(), name="history"),
         path(
             "history/results/",
@@ -30,16 +31,12 @@ def register_admin_urls():
 
 @hooks.register("register_log_actions")
 def register_log_actions(actions):
-    from . import audit
-
     audit.register(actions)
 
 
 @hooks.register("before_edit_setting")
 def mark_password_sensitive(request, instance):
     """Django's error reports then show the submitted password as ``****``."""
-    from .models import SmtpSettings
-
     if isinstance(instance, SmtpSettings):
         request.sensitive_post_parameters = ["password"]
 
@@ -57,5 +54,24 @@ def paused_sending_banner():
 
 @hooks.register("construct_homepage_panels")
 def add_dashboard_panel(request, panels):
-    if views.user_can_change(request.user):
+    if permissions.user_can_change(request.user):
         panels.append(SmtpStatusDashboardPanel())
+
+
+@hooks.register("register_admin_urls")
+def register_outbox_urls():
+    namespace = delivery_log.NAMESPACE
+    return [
+        path("icarus-smtp/outbox/", include((delivery_log.urls(), namespace), namespace=namespace))
+    ]
+
+
+@hooks.register("register_reports_menu_item")
+def register_delivery_log_menu_item():
+    return delivery_log.DeliveryLogMenuItem(
+        _("Delivery log"),
+        reverse(f"{delivery_log.NAMESPACE}:index"),
+        name="icarus-smtp-delivery-log",
+        icon_name="mail",
+        order=900,
+    )

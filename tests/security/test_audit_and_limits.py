@@ -6,7 +6,7 @@ from wagtail.models import ModelLogEntry
 
 from tests.conftest import MAILBOX, PASSWORD
 from tests.utils import configure, submit
-from wagtail_icarus_smtp import ratelimit
+from wagtail_icarus_smtp.admin import ratelimit
 from wagtail_icarus_smtp.models import SmtpSettings
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.utils import submit
-from wagtail_icarus_smtp import headers
 from wagtail_icarus_smtp.models import SmtpSettings
+from wagtail_icarus_smtp.smtp import headers
 
 pytestmark = pytest.mark.django_db
 

@@ -5,8 +5,8 @@ import socket
 import pytest
 
 from tests.utils import submit
-from wagtail_icarus_smtp import hostguard, transport
 from wagtail_icarus_smtp.models import SmtpSettings
+from wagtail_icarus_smtp.smtp import hostguard, transport
 
 INTERNAL = [
     "127.0.0.1",

@@ -18,14 +18,13 @@ from django.views.debug import ExceptionReporter
 import tests.urls
 from tests import smtpservers
 from tests.conftest import MAILBOX
-from tests.utils import committed, configure, submit
-from wagtail_icarus_smtp import failures, outbox, transport
+from tests.utils import XHR, committed, configure, submit
+from wagtail_icarus_smtp import outbox
 from wagtail_icarus_smtp.models import OutboxMessage, SmtpSettings
+from wagtail_icarus_smtp.smtp import failures, transport
 
 pytestmark = pytest.mark.django_db
 
-XHR = {"HTTP_X_REQUESTED_WITH": "XMLHttpRequest"}
-BACKEND = "wagtail_icarus_smtp.backends.EmailBackend"
 LOCMEM = "django.core.mail.backends.locmem.EmailBackend"
 #: ICARUS_SMTP_TIMEOUT in these tests, and what a request may take on top of it.
 DEADLINE = 3
@@ -61,12 +60,6 @@ urlpatterns = [path("book/", book, name="send-booking"), *tests.urls.urlpatterns
 @pytest.fixture
 def short_deadline(settings):
     settings.ICARUS_SMTP_TIMEOUT = DEADLINE
-
-
-@pytest.fixture
-def our_backend(settings):
-    """Django's test runner swaps in the locmem backend; select ours explicitly."""
-    settings.EMAIL_BACKEND = BACKEND
 
 
 @pytest.fixture
@@ -161,9 +154,10 @@ def test_endless_ehlo_ends_a_delivery_in_time_as_protocol(
 
 
 def test_a_long_conversation_keeps_only_the_beginning_of_its_transcript(
-    turns_hostile, smtp_editor, client, short_deadline
+    turns_hostile, smtp_editor, client, short_deadline, monkeypatch
 ):
     """Every reply within its budget, but many of them: the transcript is shortened."""
+    monkeypatch.setattr(transport, "MAX_TRANSCRIPT", 16 * 1024)  # three long replies pass it
     long_reply = "\n".join(["250-" + "y" * 150] * 90 + ["250 OK"])
     turns_hostile(then=[long_reply, long_reply, "354 go ahead", long_reply, "221 Bye"])
     client.force_login(smtp_editor)

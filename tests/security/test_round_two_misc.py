@@ -22,9 +22,11 @@ from django_q.models import OrmQ
 from wagtail.models import ModelLogEntry
 
 from tests.utils import ROOT, committed, configure
-from wagtail_icarus_smtp import alerts, ratelimit, tasks
+from wagtail_icarus_smtp import queue, tasks
+from wagtail_icarus_smtp.admin import ratelimit
 from wagtail_icarus_smtp.backends import EmailBackend
 from wagtail_icarus_smtp.models import OutboxMessage, RateLimitCounter
+from wagtail_icarus_smtp.outbox import alerts
 
 pytestmark = pytest.mark.django_db
 
@@ -91,7 +93,7 @@ OTHER_PROCESS = """
 import django
 django.setup()
 from django.contrib.auth import get_user_model
-from wagtail_icarus_smtp import ratelimit
+from wagtail_icarus_smtp.admin import ratelimit
 user = get_user_model().objects.get(username="smtp-editor")
 for _ in range(5):
     try:
@@ -254,7 +256,7 @@ def test_a_public_request_only_queues_the_webhook(
 
     assert response.status_code == 302
     assert hook.received == []
-    [queued] = [q.task for q in OrmQ.objects.all() if q.task["func"] == tasks.ALERT_WEBHOOK]
+    [queued] = [q.task for q in OrmQ.objects.all() if q.task["func"] == queue.ALERT_WEBHOOK]
     assert queued["args"][0] == alerts.LIVE_NOT_WORKING
     assert json.loads(json.dumps(queued["args"])) == list(queued["args"])
     assert "127.0.0.1:" not in json.dumps(queued["args"])  # the URL is read by the worker

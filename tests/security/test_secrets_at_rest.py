@@ -11,8 +11,10 @@ from django.views.debug import ExceptionReporter
 
 from tests.conftest import PASSWORD
 from tests.utils import configure
-from wagtail_icarus_smtp import crypto, live, transport, validation, wagtail_hooks
+from wagtail_icarus_smtp import wagtail_hooks
 from wagtail_icarus_smtp.models import SmtpLiveConfiguration, SmtpSettings
+from wagtail_icarus_smtp.setup import live, validation
+from wagtail_icarus_smtp.smtp import crypto, transport
 
 pytestmark = pytest.mark.django_db
 

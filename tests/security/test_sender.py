@@ -6,8 +6,8 @@ from django.core.mail import EmailMessage
 from django.db import DataError, connection, transaction
 
 from tests.utils import committed, configure, submit
-from wagtail_icarus_smtp import live
 from wagtail_icarus_smtp.models import OutboxMessage, SmtpLiveConfiguration, SmtpSettings
+from wagtail_icarus_smtp.setup import live
 
 pytestmark = pytest.mark.django_db
 

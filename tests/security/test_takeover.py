@@ -14,18 +14,13 @@ from django_q.models import OrmQ
 from wagtail.models import ModelLogEntry
 
 from tests.conftest import MAILBOX, PASSWORD
-from tests.utils import committed, configure, form_data, german
+from tests.utils import committed, configure, edit_url, form_data, german
 from wagtail_icarus_smtp.models import OutboxMessage, SmtpSettings
 
 pytestmark = pytest.mark.django_db
 
 ATTACKER_PASSWORD = "attacker-knows-this"
 NOTICE = "Security notice: the mail server of Test site is being changed"
-
-
-def edit_url():
-    pk = SmtpSettings.load().pk
-    return reverse("wagtailsettings:edit", args=["wagtail_icarus_smtp", "smtpsettings", pk])
 
 
 def post_settings(client, **overrides):

@@ -13,13 +13,13 @@ from django.utils import translation
 from django_q.conf import Conf
 
 from tests.conftest import MAILBOX, PASSWORD
-from tests.utils import configure, german, submit
-from wagtail_icarus_smtp import report, testmail, transport
+from tests.utils import XHR, configure, german, submit
+from wagtail_icarus_smtp.admin import report, testmail
 from wagtail_icarus_smtp.models import SmtpSettings
+from wagtail_icarus_smtp.smtp import transport
 
 pytestmark = pytest.mark.django_db
 
-XHR = {"HTTP_X_REQUESTED_WITH": "XMLHttpRequest"}
 UMLAUT_PASSWORD = "Straße-Fallschirm-ä"
 
 

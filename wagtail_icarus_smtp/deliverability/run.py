@@ -9,25 +9,17 @@ for that comparison, so a DNS outage neither raises nor ends an alert.
 
 from email.utils import parseaddr
 
-from django.apps import apps
 from django.conf import settings
 from django.utils import timezone
 
-from .. import conf, providers, signals
+from .. import conf, providers, queue, signals
+from ..models import DeliverabilityReport, SmtpSettings
 from . import checks
 
-APP_LABEL = "wagtail_icarus_smtp"
 #: Seconds before its expiry a stored result is already refreshed: the hourly health
 #: check starts its DNS check a little later than the one before, and should not find
 #: an hour-old result still "fresh" by a few seconds (and keep it for another hour).
 REFRESH_MARGIN = 300
-
-
-def _model(name):
-    # Through the app registry, not ``..models``: models.py builds the admin panels that
-    # show these results, and tasks.py calls this module, so importing models here would
-    # join the cycle tasks → … → models → panels → report → alerts → tasks.
-    return apps.get_model(APP_LABEL, name)
 
 
 def reply_to_domain():
@@ -37,7 +29,7 @@ def reply_to_domain():
 
 def live_target():
     """``(settings, domain, provider, mailbox)`` of the live configuration, or ``None``."""
-    smtp_settings = _model("SmtpSettings").base_queryset().first()
+    smtp_settings = SmtpSettings.base_queryset().first()
     live = smtp_settings.live_config if smtp_settings is not None else None
     if live is None:
         return None
@@ -65,7 +57,7 @@ def check_live(*, force=False):
         return None
     smtp_settings, domain, provider, mailbox = target
     provider_key = provider.key if provider is not None else ""
-    report, _created = _model("DeliverabilityReport").objects.get_or_create(settings=smtp_settings)
+    report, _created = DeliverabilityReport.objects.get_or_create(settings=smtp_settings)
     if not force and not report.pending and is_fresh(report, domain, provider_key):
         return report
     results = checks.run_all(
@@ -109,3 +101,14 @@ def regressions(previous, current, regressed):
         and item["known_state"] == checks.FAIL
         and (before.get(item["check"]) == checks.PASS or item["check"] in regressed)
     ]
+
+
+def connect():
+    """A configuration that went live is checked at once (called from ``apps.ready``)."""
+    signals.promoted.connect(
+        _on_promoted, sender=SmtpSettings, dispatch_uid="wagtail_icarus_smtp.deliverability"
+    )
+
+
+def _on_promoted(sender, **kwargs):
+    queue.enqueue_deliverability(force=True)

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand
 
-from wagtail_icarus_smtp import outbox, tasks
+from wagtail_icarus_smtp import outbox, queue
 from wagtail_icarus_smtp.models import OutboxMessage
+from wagtail_icarus_smtp.models.outbox import FAILED
 
 
 class Command(BaseCommand):
@@ -31,10 +32,10 @@ class Command(BaseCommand):
             count = outbox.release(everything)
             self.stdout.write(f"Released {count} message(s).")
         if retry_failed:
-            count = outbox.resend(everything.filter(status=outbox.FAILED))
+            count = outbox.resend(everything.filter(status=FAILED))
             self.stdout.write(f"Queued {count} failed message(s) again.")
         if release or retry_failed:
-            tasks.enqueue_delivery()
+            queue.enqueue_delivery()
         if purge_bodies:
             bodies, rows = outbox.purge()
             self.stdout.write(f"Deleted {bodies} message bodies and {rows} old log rows.")

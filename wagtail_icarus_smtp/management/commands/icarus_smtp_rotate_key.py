@@ -1,9 +1,10 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from wagtail_icarus_smtp import audit, crypto
+from wagtail_icarus_smtp import audit
 from wagtail_icarus_smtp.exceptions import PasswordUnreadable
 from wagtail_icarus_smtp.models import SmtpLiveConfiguration, SmtpSettings
+from wagtail_icarus_smtp.smtp import crypto
 
 
 class Command(BaseCommand):

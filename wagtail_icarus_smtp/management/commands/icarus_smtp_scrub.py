@@ -6,8 +6,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from wagtail_icarus_smtp import audit, outbox
+from wagtail_icarus_smtp import audit
 from wagtail_icarus_smtp.models import OutboxMessage, SmtpLiveConfiguration, SmtpSettings
+from wagtail_icarus_smtp.models.outbox import FAILED, WAITING
 
 
 class Command(BaseCommand):
@@ -57,8 +58,8 @@ def _empty_outbox():
     """Waiting rows fail with a reason, and every stored body goes (sent and failed too)."""
     now = timezone.now()
     reason = gettext("Discarded by %(user)s") % {"user": "icarus_smtp_scrub"}
-    discarded = OutboxMessage.objects.filter(status__in=outbox.WAITING).update(
-        status=outbox.FAILED,
+    discarded = OutboxMessage.objects.filter(status__in=WAITING).update(
+        status=FAILED,
         lease_token="",
         lease_expires_at=None,
         last_category="",

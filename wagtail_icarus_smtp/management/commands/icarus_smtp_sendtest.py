@@ -1,8 +1,10 @@
 from django.core.mail import EmailMessage
 from django.core.management.base import BaseCommand, CommandError
 
-from wagtail_icarus_smtp import live, outbox
+from wagtail_icarus_smtp import outbox
 from wagtail_icarus_smtp.backends import EmailBackend
+from wagtail_icarus_smtp.models.outbox import SENT
+from wagtail_icarus_smtp.setup import live
 
 
 class Command(BaseCommand):
@@ -32,7 +34,7 @@ class Command(BaseCommand):
         [row] = outbox.accept([EmailBackend().envelope(message)], held=False)
         outbox.deliver(ids=[row.pk], sending=sending)
         row.refresh_from_db()
-        if row.status != outbox.SENT:
+        if row.status != SENT:
             raise CommandError(
                 f"Sending failed ({row.status}): {row.last_category} {row.last_reply}".strip()
             )

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from wagtail_icarus_smtp import report, status
+from wagtail_icarus_smtp import status
+from wagtail_icarus_smtp.admin import report
 from wagtail_icarus_smtp.models import SmtpSettings
 
 

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from wagtail_icarus_smtp import status, validation
+from wagtail_icarus_smtp import status
 from wagtail_icarus_smtp.models import SmtpSettings
+from wagtail_icarus_smtp.setup import validation
 
 
 class Command(BaseCommand):

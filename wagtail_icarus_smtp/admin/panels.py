@@ -1,0 +1,195 @@
+"""The panels of the settings page: status bar, fields, switch, test e-mail, history.
+
+``settings_panels()`` is the page layout (``SmtpSettings.panels``). Each panel renders
+its own template with Wagtail's own markup and classes, so the page looks native; the
+shared ``wagtailsettings/edit.html`` is not overridden.
+"""
+
+from django import forms
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy as _
+from wagtail.admin.panels import FieldPanel, MultiFieldPanel, Panel
+from wagtail.admin.templatetags.wagtailadmin_tags import formattedfield
+from wagtail.admin.widgets import SwitchInput
+
+from .. import providers
+from . import report, testmail
+from .deliverability import DeliverabilityPanel
+
+#: Shown in the red frame of a required field that is still empty.
+MISSING_MESSAGE = _("Required field — please fill in.")
+
+MEDIA = forms.Media(
+    css={"all": ["wagtail_icarus_smtp/css/admin.css"]},
+    js=["wagtail_icarus_smtp/js/settings.js"],
+)
+
+
+def stored(bound_panel):
+    """The settings as stored: a rejected submission has changed the instance in memory.
+
+    Read again once per request, shared by the panels that need it."""
+    if bound_panel.form is None or not bound_panel.form.is_bound:
+        return bound_panel.instance
+    request = bound_panel.request
+    found = getattr(request, "_icarus_smtp_stored", None)
+    if found is None or found.pk != bound_panel.instance.pk:
+        found = type(bound_panel.instance).objects.get(pk=bound_panel.instance.pk)
+        request._icarus_smtp_stored = found
+    return found
+
+
+class StatusPanel(Panel):
+    """The status bar: state, explanation and fix, last test, sending on or off.
+
+    ``status.js`` polls the JSON status while a test runs and updates it in place.
+    """
+
+    class BoundPanel(Panel.BoundPanel):
+        template_name = "wagtail_icarus_smtp/panels/status.html"
+
+        @property
+        def media(self):
+            return MEDIA + forms.Media(js=["wagtail_icarus_smtp/js/status.js"])
+
+        def get_context_data(self, parent_context=None):
+            context = super().get_context_data(parent_context)
+            if self.instance.pk:
+                context["report"] = report.build(stored(self))
+                context["status_url"] = reverse("wagtail_icarus_smtp:status")
+            return context
+
+
+class HistoryPanel(Panel):
+    """The last status events, with a link to the full history."""
+
+    class BoundPanel(Panel.BoundPanel):
+        template_name = "wagtail_icarus_smtp/panels/history.html"
+
+        def get_context_data(self, parent_context=None):
+            context = super().get_context_data(parent_context)
+            if self.instance.pk:
+                context["events"] = report.event_rows(self.instance.recent_events)
+                context["history_url"] = reverse("wagtail_icarus_smtp:history")
+            return context
+
+
+class RequiredFieldPanel(FieldPanel):
+    """A field that a complete configuration needs.
+
+    Marked with "*" and, while empty, framed red with a short message — on every page
+    load, not only after a failed submit. Display only: the form field itself stays
+    optional, so a partial form can still be saved ("Setup started").
+    """
+
+    class BoundPanel(FieldPanel.BoundPanel):
+        def is_required(self):
+            return True
+
+        @property
+        def is_missing(self):
+            missing_fields = getattr(self.form, "missing_fields", None)
+            return (
+                missing_fields is not None
+                and not self.read_only
+                and not self.bound_field.errors
+                and self.field_name in missing_fields()
+            )
+
+        def render_html(self, parent_context=None):
+            if not self.is_missing:
+                return super().render_html(parent_context)
+            context = self.get_context_data(parent_context)
+            described_by = [context["error_message_id"]]
+            if self.help_text:
+                described_by.insert(0, context["help_text_id"])
+            rendered_field = self.bound_field.as_widget(
+                attrs={"aria-invalid": "true", "aria-describedby": " ".join(described_by)}
+            )
+            field_context = formattedfield(
+                field=self.bound_field,
+                rendered_field=rendered_field,
+                show_label=False,
+                help_text=context["help_text"],
+                help_text_id=context["help_text_id"],
+                error_message_id=context["error_message_id"],
+                wrapper_id=context["wrapper_id"],
+                show_add_comment_button=False,
+            )
+            field_context.update(has_errors=True, errors=[MISSING_MESSAGE])
+            return render_to_string("wagtailadmin/shared/formatted_field.html", field_context)
+
+
+class ProviderPanel(FieldPanel):
+    """The provider choice; its presets and hints go to the page as JSON for the JS."""
+
+    class BoundPanel(FieldPanel.BoundPanel):
+        def render_html(self, parent_context=None):
+            field = super().render_html(parent_context)
+            current = providers.BY_KEY.get(self.bound_field.value() or "")
+            extra = render_to_string(
+                "wagtail_icarus_smtp/panels/provider_hint.html",
+                {
+                    "providers": providers.as_json_data(),
+                    "hint": current.hint if current else "",
+                },
+            )
+            return mark_safe(field + extra)  # noqa: S308 (both parts are rendered templates)
+
+
+class SendingSwitchPanel(FieldPanel):
+    """ "SMTP mail sending" as an on/off switch, with the seed's wording and warning."""
+
+    def __init__(self, field_name, **kwargs):
+        kwargs.setdefault("widget", SwitchInput)
+        super().__init__(field_name, **kwargs)
+
+    class BoundPanel(FieldPanel.BoundPanel):
+        def render_html(self, parent_context=None):
+            field = super().render_html(parent_context)
+            extra = render_to_string(
+                "wagtail_icarus_smtp/panels/switch_state.html",
+                {"enabled": bool(self.bound_field.value()), "field_id": self.id_for_label()},
+            )
+            return mark_safe(field + extra)  # noqa: S308 (both parts are rendered templates)
+
+
+class TestMailPanel(Panel):
+    """Send a test message through the live configuration and show the transcript."""
+
+    class BoundPanel(Panel.BoundPanel):
+        template_name = "wagtail_icarus_smtp/panels/testmail.html"
+
+        def get_context_data(self, parent_context=None):
+            context = super().get_context_data(parent_context)
+            user = getattr(self.request, "user", None)
+            context["default_to"] = getattr(user, "email", "")
+            context["url"] = reverse("wagtail_icarus_smtp:testmail")
+            saved = stored(self) if self.instance.pk else None
+            context["unavailable"] = testmail.unavailable_reason(saved)
+            return context
+
+
+def settings_panels():
+    """The layout of the settings page, top to bottom."""
+    return [
+        StatusPanel(heading=_("Status")),
+        MultiFieldPanel(
+            [
+                ProviderPanel("provider"),
+                FieldPanel("from_name"),
+                RequiredFieldPanel("email"),
+                RequiredFieldPanel("password"),
+                RequiredFieldPanel("host"),
+                RequiredFieldPanel("port"),
+                FieldPanel("confirm_password"),
+            ],
+            heading=_("Access data"),
+        ),
+        SendingSwitchPanel("enabled", help_text=_("Switch on once the setup is complete.")),
+        TestMailPanel(heading=_("Test e-mail")),
+        DeliverabilityPanel(heading=_("Deliverability")),
+        HistoryPanel(heading=_("History")),
+    ]

@@ -1,0 +1,211 @@
+"""Alerts: the live configuration stopped working, deliveries fail repeatedly, or mail
+waits too long. One announcement per change of state plus a reminder interval, sent as
+the ``signals.alert`` signal and, when ``ICARUS_SMTP_ALERT_WEBHOOK_URL`` is set, as JSON
+to an incoming webhook (Slack, Mattermost and Teams read the ``text`` key). The webhook
+is posted by the django-q2 worker (a task), never inside a request.
+"""
+
+import http.client
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone, translation
+from django.utils.formats import date_format
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from .. import conf, queue, signals
+from ..models import AlertState, DeliveryAttempt
+from ..models.outbox import FAILED
+from . import housekeeping, webhook
+
+logger = logging.getLogger("wagtail_icarus_smtp")
+
+LIVE_NOT_WORKING = "live_not_working"
+DELIVERIES_FAILING = "deliveries_failing"
+MAIL_WAITING = "mail_waiting"
+DNS_CHANGED = "dns_changed"
+#: Seconds the whole POST to the webhook may take (dial, TLS, request, reply).
+WEBHOOK_TIMEOUT = 5
+
+#: What editors read in the admin (banner, dashboard, status bar) for each alert.
+ADMIN_TEXTS = {
+    LIVE_NOT_WORKING: _(
+        "The SMTP connection that worked so far has stopped working: e-mails are kept "
+        "and sent as soon as it works again."
+    ),
+    DELIVERIES_FAILING: _("Several e-mails could not be delivered. See the delivery log."),
+    MAIL_WAITING: _("E-mails have been waiting to be sent for a long time."),
+    DNS_CHANGED: _(
+        "A DNS record that receivers check (SPF, DKIM, DMARC or MX) has changed and no "
+        "longer passes: see “Deliverability” on the SMTP settings page."
+    ),
+}
+
+
+def evaluate(result=None, *, live_failure=None, live_ok=None):
+    """Compare the current conditions with the stored alert states; announce changes.
+
+    ``result`` is an ``store.Result`` (its connection failure counts as the live
+    configuration not working); ``live_failure``/``live_ok`` come from a health check.
+    Returns the announcements made as ``(kind, active, reminder)`` tuples. Their texts
+    (signal, webhook) are in the site's language, ``LANGUAGE_CODE``.
+    """
+    with translation.override(settings.LANGUAGE_CODE):
+        return _evaluate(result, live_failure, live_ok)
+
+
+def _evaluate(result, live_failure, live_ok):
+    now = timezone.now()
+    window = timedelta(seconds=conf.get("ALERT_AFTER"))
+    announced = []
+    failure = live_failure or (result.connection_failure if result is not None else None)
+    if failure is not None:
+        announced += _update(LIVE_NOT_WORKING, True, _live_text(failure), now)
+    elif live_ok or (result is not None and result.sent):
+        announced += _update(
+            LIVE_NOT_WORKING, False, gettext("The SMTP connection works again."), now
+        )
+    failed = DeliveryAttempt.objects.filter(status=FAILED, created_at__gte=now - window)
+    count = failed.count()
+    announced += _update(
+        DELIVERIES_FAILING,
+        count >= conf.get("ALERT_FAILURES"),
+        ngettext(
+            "%(count)d e-mail delivery failed in the last %(minutes)d minutes.",
+            "%(count)d e-mail deliveries failed in the last %(minutes)d minutes.",
+            count,
+        )
+        % {"count": count, "minutes": _minutes(window)},
+        now,
+    )
+    summary = housekeeping.summary(now)
+    age = summary["oldest_age_seconds"]
+    waiting = summary["waiting"]
+    announced += _update(
+        MAIL_WAITING,
+        age is not None and age >= window.total_seconds(),
+        ngettext(
+            "%(count)d e-mail waiting (held or deferred) for %(minutes)d minutes.",
+            "%(count)d e-mails waiting (held or deferred), the oldest for %(minutes)d minutes.",
+            waiting,
+        )
+        % {"count": waiting, "minutes": _minutes(age)},
+        now,
+    )
+    return announced
+
+
+def _live_text(failure):
+    text = gettext("The live SMTP configuration does not work: %(category)s (%(reply)s)")
+    return (text % {"category": failure.category, "reply": failure.reply})[:500]
+
+
+def _minutes(value):
+    seconds = value.total_seconds() if isinstance(value, timedelta) else (value or 0)
+    return round(seconds / 60)
+
+
+def _update(kind, active, message, now, *, remind=True):
+    state, _ = AlertState.objects.get_or_create(kind=kind)
+    reminder_due = remind and (
+        state.notified_at is None
+        or now - state.notified_at >= timedelta(seconds=conf.get("ALERT_REMINDER"))
+    )
+    if active == state.active and not (active and reminder_due):
+        return []
+    reminder = active and state.active
+    if active != state.active:
+        state.since = now
+    state.active, state.notified_at, state.message = active, now, message[:500]
+    state.save()
+    notify(kind, active=active, reminder=reminder, message=message, since=state.since)
+    return [(kind, active, reminder)]
+
+
+def notify(kind, *, active, reminder, message, since):
+    """Send the signal now; queue the webhook for the worker once the state is committed.
+
+    The task's arguments are plain values (the webhook URL, a secret, is read there)."""
+    signals.alert.send(
+        sender=AlertState,
+        kind=kind,
+        active=active,
+        reminder=reminder,
+        message=message,
+        since=since,
+    )
+    if conf.get("ALERT_WEBHOOK_URL"):
+        args = (kind, active, reminder, message, since.isoformat() if since else None)
+        queue.after_commit(queue.ALERT_WEBHOOK, *args)
+
+
+def post_webhook(kind, *, active, reminder, message, since_iso):
+    """POST the alert as JSON within ``WEBHOOK_TIMEOUT`` seconds in total (called by the
+    worker). The text is escaped for chats. A webhook that fails is logged, never raised;
+    returns whether it accepted the alert."""
+    url = conf.get("ALERT_WEBHOOK_URL")
+    if not url:
+        return False
+    with translation.override(settings.LANGUAGE_CODE):
+        if reminder:
+            text = gettext("Reminder: %(message)s") % {"message": message}
+        elif not active:
+            text = gettext("Resolved: %(message)s") % {"message": message}
+        else:
+            text = message
+    payload = {
+        "text": webhook.chat_escape(text),
+        "kind": kind,
+        "active": active,
+        "reminder": reminder,
+        "since": since_iso,
+    }
+    try:
+        webhook.post_json(url, payload, WEBHOOK_TIMEOUT)
+    except (OSError, ValueError, http.client.HTTPException) as error:
+        logger.warning("Alert webhook failed: %s", type(error).__name__)
+        return False
+    return True
+
+
+def for_admin():
+    """Active alerts in the editor's language: ``[{"kind", "text", "since"}]``."""
+    return [
+        {
+            "kind": kind,
+            "text": str(ADMIN_TEXTS[kind]),
+            "since": date_format(timezone.localtime(since), "SHORT_DATETIME_FORMAT"),
+        }
+        for kind, _message, since in active_alerts()
+        if kind in ADMIN_TEXTS
+    ]
+
+
+def active_alerts():
+    """Active alerts for the admin: ``[(kind, message, since)]``."""
+    return list(AlertState.objects.filter(active=True).values_list("kind", "message", "since"))
+
+
+def deliverability_checked(sender, *, report, regressed, **kwargs):
+    """A deliverability check that passed now fails (someone changed the DNS): announced
+    once, without reminders; resolved when those checks pass again."""
+    with translation.override(settings.LANGUAGE_CODE):
+        if regressed:
+            message = gettext(
+                "The DNS records of %(domain)s changed: %(checks)s no longer pass. "
+                "Receivers may reject the site's e-mails or file them as spam."
+            ) % {"domain": report.domain, "checks": ", ".join(n.upper() for n in regressed)}
+        else:
+            message = gettext("The DNS records of %(domain)s pass again.") % {
+                "domain": report.domain
+            }
+        return _update(DNS_CHANGED, bool(regressed), message, timezone.now(), remind=False)
+
+
+def connect():
+    """Listen to the deliverability check (called from ``apps.ready``)."""
+    signals.deliverability_checked.connect(
+        deliverability_checked, dispatch_uid="wagtail_icarus_smtp.alerts.deliverability"
+    )

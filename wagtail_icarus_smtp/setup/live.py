@@ -1,0 +1,84 @@
+"""The live configuration: promoted from a tested draft, read by the email backend."""
+
+import dataclasses
+from datetime import timedelta
+
+from django.db import transaction
+
+from .. import signals, status
+from ..exceptions import PasswordUnreadable
+from ..models import SmtpLiveConfiguration, SmtpSettings
+from ..smtp import credentials, headers, transport
+
+#: Why nothing can be sent right now (``Sending.reason``).
+DISABLED = "disabled"
+NOT_CONFIGURED = "not_configured"
+PASSWORD_UNREADABLE = "password_unreadable"  # noqa: S105 (a reason, not a password)
+UNSAFE_SENDER = "unsafe_sender"
+
+
+def promote(settings_pk, version, *, duration, user=None):
+    """Make draft ``version`` live, in one transaction, unless a newer draft exists.
+
+    Returns the ``complete`` event, or ``None`` when the version is no longer current.
+    """
+    with transaction.atomic():
+        smtp_settings = SmtpSettings.objects.select_for_update().get(pk=settings_pk)
+        if smtp_settings.version != version:
+            return None
+        SmtpLiveConfiguration.objects.update_or_create(
+            settings=smtp_settings,
+            defaults={
+                "email": smtp_settings.email,
+                "_password_encrypted": smtp_settings._password_encrypted,
+                "host": smtp_settings.host,
+                "port": smtp_settings.port,
+                "version": version,
+            },
+        )
+        transaction.on_commit(lambda: signals.sending_possible.send(sender=SmtpSettings))
+        return smtp_settings.record(
+            status.COMPLETE, user=user, duration=timedelta(seconds=duration)
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Sending:
+    """What the backend needs for one connection: a mailbox, or why there is none."""
+
+    mailbox: transport.Mailbox | None
+    from_name: str = ""
+    reason: str = ""
+    settings_pk: int | None = None
+
+
+def load():
+    """Read settings and live configuration in one query (none is created)."""
+    smtp_settings = SmtpSettings.base_queryset().first()
+    if smtp_settings is None:
+        return Sending(None, reason=NOT_CONFIGURED)
+    return sending_of(smtp_settings)
+
+
+def sending_of(smtp_settings):
+    """The ``Sending`` of the settings instance ``smtp_settings`` (already read)."""
+    live = smtp_settings.live_config
+    if not smtp_settings.enabled:
+        return Sending(None, reason=DISABLED, settings_pk=smtp_settings.pk)
+    if live is None:
+        return Sending(None, reason=NOT_CONFIGURED, settings_pk=smtp_settings.pk)
+    if not headers.is_safe_sender(smtp_settings.from_name, live.email):
+        return Sending(None, reason=UNSAFE_SENDER, settings_pk=smtp_settings.pk)
+    try:
+        return sending_for(live, from_name=smtp_settings.from_name)
+    except PasswordUnreadable:
+        return Sending(None, reason=PASSWORD_UNREADABLE, settings_pk=smtp_settings.pk)
+
+
+def sending_for(live, *, from_name=""):
+    """A ``Sending`` through the live configuration row ``live``, whether sending is
+    switched on or not (the health check, notices to the owners).
+
+    Raises ``PasswordUnreadable`` when the stored password cannot be decrypted.
+    """
+    return Sending(credentials.mailbox(live), from_name=from_name, settings_pk=live.settings_id)
