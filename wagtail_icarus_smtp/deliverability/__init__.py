@@ -4,5 +4,5 @@ domain, checked locally with dnspython, with the exact record to add for each ga
 
 ``dns`` asks the name servers, ``checks`` judges the answers, ``records`` builds the
 records to add, ``texts`` says it in the editor's language, ``run`` checks the live
-configuration and stores the result, ``panel`` and ``views`` show it in the admin.
+configuration and stores the result. ``admin/deliverability`` shows it to editors.
 """

@@ -1,4 +1,6 @@
-"""Check the live mailbox's domain and store the result; the django-q2 task calls this.
+"""Check the live mailbox's domain and store the result; the django-q2 task
+``tasks.check_deliverability`` calls this (queued after a promotion, by the health-check
+task and by "Check again").
 
 The stored result is reused for ``ICARUS_SMTP_DNS_CACHE`` seconds by the periodic check;
 "Check again", a newly promoted configuration and the command always ask the DNS. A
