@@ -1,9 +1,12 @@
 """The "Zustellbarkeit" panel as an editor sees it, and who may ask for a new check."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
+from django_q.conf import Conf
 
 from tests.utils import XHR, committed, configure, edit_url, german
 from wagtail_icarus_smtp.models import DeliverabilityReport, SmtpLiveConfiguration, SmtpSettings
@@ -165,3 +168,33 @@ def test_the_sites_own_sender_domain_is_shown_for_information(
     assert "Zur Information:" in shown
     assert "Antworten gehen an club.example" in shown
     assert "mx.club.example" in shown
+
+
+def test_a_check_no_worker_picked_up_is_explained(client, server, editor, monkeypatch):
+    configure(server)
+    client.force_login(german(editor))
+    monkeypatch.setattr(Conf, "SYNC", False)  # queued, and no worker runs
+    with committed():
+        client.post(reverse("wagtail_icarus_smtp:deliverability"), **XHR)
+    assert "Wird erneut geprüft" in text(panel_html(client))
+
+    # Five minutes later, nobody has picked the check up.
+    DeliverabilityReport.objects.update(
+        checked_at=timezone.now() - timedelta(minutes=10),
+        requested_at=timezone.now() - timedelta(minutes=5),
+    )
+
+    data = client.get(reverse("wagtail_icarus_smtp:deliverability"), **XHR).json()
+    assert data["stale"] is True
+    assert "Offenbar läuft kein Hintergrundprozess" in text(data["html"])
+
+
+def test_dns_text_is_shown_as_text_never_as_html(client, dns_zone, server, editor):
+    dns_zone({DOMAIN: {"TXT": ['v=spf1 <img src=x onerror="alert(1)"> ~all']}})
+    configure(server)
+    client.force_login(editor)
+
+    html = panel_html(client)
+
+    assert "<img" not in html
+    assert "&lt;img" in html

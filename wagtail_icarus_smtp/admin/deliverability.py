@@ -7,6 +7,8 @@ queueing the check; both only to users with the setting's change permission (403
 everyone else when asked with ``X-Requested-With: XMLHttpRequest``).
 """
 
+from datetime import timedelta
+
 from django import forms
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import JsonResponse
@@ -18,7 +20,7 @@ from django.utils.timezone import localtime
 from django.views.decorators.cache import never_cache
 from wagtail.admin.panels import Panel
 
-from .. import queue
+from .. import conf, queue
 from ..deliverability import checks, texts
 from ..models import DeliverabilityReport, SmtpSettings
 from . import ratelimit
@@ -52,9 +54,18 @@ def context(smtp_settings):
             date_format(localtime(report.checked_at), "SHORT_DATETIME_FORMAT") if checked else ""
         ),
         "pending": bool(report is not None and report.pending),
+        "stale": is_stale(report),
         "rows": [row for row in rows if row["check"] != checks.REPLY_TO],
         "info_rows": [row for row in rows if row["check"] == checks.REPLY_TO],
     }
+
+
+def is_stale(report):
+    """ "Check again" was pressed long ago and no worker has picked the check up."""
+    if report is None or not report.pending:
+        return False
+    limit = conf.get("DNS_TIMEOUT") * 5 + conf.get("STALE_MARGIN")  # five checks' deadlines
+    return report.requested_at < timezone.now() - timedelta(seconds=limit)
 
 
 def render_body(smtp_settings, request=None):

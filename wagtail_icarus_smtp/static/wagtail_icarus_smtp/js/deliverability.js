@@ -33,7 +33,7 @@
 
     function pending() {
       const state = body.querySelector("[data-pending]");
-      return state && state.dataset.pending === "true";
+      return state && state.dataset.pending === "true" && state.dataset.stale !== "true";
     }
 
     function done() {
@@ -55,7 +55,7 @@
         .then((response) => response.json())
         .then((data) => {
           body.innerHTML = data.html;
-          if (data.pending && polls < MAX_POLLS) {
+          if (data.pending && !data.stale && polls < MAX_POLLS) {
             polls += 1;
             window.setTimeout(() => load("GET"), POLL_MS);
           } else {
