@@ -305,10 +305,11 @@ def test_a_message_whose_body_is_gone_fails_without_blocking(server):
 
 
 def test_an_unexpected_error_after_the_commit_is_not_the_callers_and_loses_nothing(
-    server, monkeypatch, caplog
+    server, monkeypatch, caplog, settings
 ):
     """A bug while sending right after the caller's commit does not reach the caller
     (the booking is saved, no error page); the rows go to a worker, which sends them."""
+    settings.ICARUS_SMTP_SEND_IN_REQUEST = True  # the opt-in: sending in the request
     configure(server)
     real_connect = outbox.delivery.transport.connect
     calls = []
@@ -416,9 +417,10 @@ def test_purge_deletes_old_bodies_but_keeps_waiting_ones_and_metadata(server, se
     assert outbox.purge() == (0, 2)
 
 
-def test_rows_born_claimed_are_taken_over_when_the_accepting_process_died(server):
+def test_rows_born_claimed_are_taken_over_when_the_accepting_process_died(server, settings):
     """The backend leases what it accepts to its own process; if that process dies
     between the commit and the delivery, a worker sends the rows once the lease ran out."""
+    settings.ICARUS_SMTP_SEND_IN_REQUEST = True  # the opt-in: sending in the request
     configure(server)
     with TestCase.captureOnCommitCallbacks(execute=False):  # the process "dies" here
         assert EmailBackend().send_messages([EmailMessage("Verwaist", "x", None, ["k@x.de"])])

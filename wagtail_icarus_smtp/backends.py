@@ -20,7 +20,8 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import sanitize_address
 from django.db import transaction
 
-from . import outbox
+from . import conf, outbox
+from .outbox import wakeup
 from .setup import live
 
 logger = logging.getLogger("wagtail_icarus_smtp")
@@ -70,20 +71,24 @@ class EmailBackend(BaseEmailBackend):
         envelopes = [self.envelope(message) for message in email_messages if message.recipients()]
         if not envelopes:
             return 0
+        in_request = conf.get("SEND_IN_REQUEST")
+        bulk = len(envelopes) > 1  # a newsletter goes after bookings and resets
         with self._lock:
             sending = self.sending or live.load()
             held = sending.mailbox is None
-            rows = outbox.accept(envelopes, held=held, claimed=not held)
-        if sending.mailbox is None:
+            rows = outbox.accept(envelopes, held=held, claimed=in_request and not held, bulk=bulk)
+        if held:
             logger.warning(
                 "SMTP sending is not possible (%s): %d message(s) held.",
                 sending.reason,
                 len(rows),
             )
-        else:
+        elif in_request:  # opt-in: this request waits for the mail server
             transaction.on_commit(
                 lambda: outbox.deliver_accepted(rows, sending, self.deadline_seconds)
             )
+        else:  # the worker sends; this request only wakes it (coalesced)
+            transaction.on_commit(wakeup.wake)
         return len(rows)
 
     def envelope(self, email_message):

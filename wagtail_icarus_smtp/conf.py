@@ -64,6 +64,12 @@ DEFAULTS = {
     "ALERT_WEBHOOK_URL": None,
     # Minutes between two health checks of the live configuration (django-q2 schedule).
     "HEALTH_CHECK_INTERVAL": 60,
+    # -- hand-over --
+    # True: send in the request right after its commit (sites that cannot run a worker;
+    # the request then waits for the mail server). False: only wake the worker.
+    "SEND_IN_REQUEST": False,
+    # Seconds a wake-up may stay unanswered before the admin says no worker is running.
+    "WORKER_GRACE": 60,
     # -- deliverability check (SPF, DKIM, DMARC, MX of the mailbox's domain) --
     # Name servers to ask, as "ip" or "ip:port" ("[ip6]:port"). None: the system resolver.
     "DNS_NAMESERVERS": None,

@@ -28,6 +28,11 @@ def after_commit(name, *args):
     transaction.on_commit(lambda: async_task(name, *args, group=GROUP))
 
 
+def enqueue_now(name, *args):
+    """Queue task ``name`` now (the caller has committed already)."""
+    async_task(name, *args, group=GROUP)
+
+
 def enqueue_delivery():
     """Queue one drain of the outbox (after the current transaction commits)."""
     after_commit(DELIVER)

@@ -280,10 +280,11 @@ def test_a_crash_after_auth_in_the_test_email_reports_no_secret(
 @pytest.mark.urls(__name__)
 @pytest.mark.django_db(transaction=True)
 def test_a_crash_after_auth_in_a_delivery_reports_no_secret(
-    turns_hostile, client, our_backend, error_mails, monkeypatch
+    turns_hostile, client, our_backend, error_mails, monkeypatch, settings
 ):
     """The same bug in the delivery right after the commit: the booking succeeds, the
     report names the error and no secret; the worker's retry records the refusal."""
+    settings.ICARUS_SMTP_SEND_IN_REQUEST = True  # the opt-in: sending in the request
     turns_hostile(auth=smtpservers.echo_credentials())
     client.raise_request_exception = False
     classify = failures.classify

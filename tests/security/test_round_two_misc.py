@@ -246,6 +246,7 @@ def test_a_public_request_only_queues_the_webhook(
 ):
     """A password reset (anonymous) whose mail fails: the request raises the alert but
     the POST is a task for the worker, with plain values and without the URL."""
+    settings.ICARUS_SMTP_SEND_IN_REQUEST = True  # the opt-in: sending in the request
     settings.EMAIL_BACKEND = "wagtail_icarus_smtp.backends.EmailBackend"  # the runner swaps it
     configure(server)
     server.stop()

@@ -89,8 +89,8 @@ def _outbox_summary():
     return outbox.summary()
 
 
-def _alerts():
-    return alerts.for_admin()
+def _alerts(outbox_summary):
+    return alerts.for_admin(queued=outbox_summary["counts"]["queued"])
 
 
 def _waiting_label(summary):
@@ -147,7 +147,7 @@ def build(smtp_settings, *, events=RECENT_EVENTS):
         "live_differs": smtp_settings.live_differs,
         "live_note": "",
         "outbox": outbox_summary,
-        "alerts": _alerts(),
+        "alerts": _alerts(outbox_summary),
         "waiting_count": outbox_summary["waiting"],
         "waiting_label": _waiting_label(outbox_summary),
         "events": event_rows(recent[:events]),

@@ -158,6 +158,7 @@ class HistoryView(ChangePermissionRequired, IndexView):
     filterset_class = HistoryFilterSet
     index_url_name = "wagtail_icarus_smtp:history"
     index_results_url_name = "wagtail_icarus_smtp:history_results"
+
     def get_base_queryset(self):
         return super().get_base_queryset().select_related("triggered_by")
 

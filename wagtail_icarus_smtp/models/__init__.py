@@ -9,7 +9,7 @@
 
 from .alerts import AlertState
 from .deliverability import DeliverabilityReport
-from .outbox import DeliveryAttempt, OutboxMessage
+from .outbox import DeliveryAttempt, DeliveryWakeup, OutboxMessage
 from .ratelimit import RateLimitCounter
 from .settings import CONNECTION_FIELDS, SmtpLiveConfiguration, SmtpSettings, SmtpStatusEvent
 
@@ -18,6 +18,7 @@ __all__ = [
     "AlertState",
     "DeliverabilityReport",
     "DeliveryAttempt",
+    "DeliveryWakeup",
     "OutboxMessage",
     "RateLimitCounter",
     "SmtpLiveConfiguration",

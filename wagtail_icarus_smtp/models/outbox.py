@@ -51,6 +51,12 @@ class OutboxMessage(models.Model):
     )
     last_reply = models.CharField(_("server reply"), max_length=500, blank=True)
     body_purged_at = models.DateTimeField(_("body deleted"), null=True, blank=True)
+    bulk = models.BooleanField(
+        _("bulk"),
+        default=False,
+        help_text="Handed over with others in one call (a newsletter): sent after single "
+        "messages such as bookings and password resets.",
+    )
 
     class Meta:
         verbose_name = _("outgoing message")
@@ -67,6 +73,18 @@ class OutboxMessage(models.Model):
         done = ("sent", "failed")
         states = self.recipient_status
         return [r for r in self.recipients if states.get(r, {}).get("status") not in done]
+
+
+class DeliveryWakeup(models.Model):
+    """One row: whether a delivery task is pending (coalesced wake-ups) and when a
+    worker last picked one up. A request that hands over mail wakes the worker only
+    when no task is pending, so a burst of bookings queues one task, not one each."""
+
+    requested_at = models.DateTimeField(null=True, blank=True)
+    worker_seen_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"requested {self.requested_at}, worker seen {self.worker_seen_at}"
 
 
 class DeliveryAttempt(models.Model):

@@ -18,13 +18,14 @@ from django.utils.translation import gettext_lazy as _
 from .. import conf, queue, signals
 from ..models import AlertState, DeliveryAttempt
 from ..models.outbox import FAILED
-from . import housekeeping, webhook
+from . import housekeeping, wakeup, webhook
 
 logger = logging.getLogger("wagtail_icarus_smtp")
 
 LIVE_NOT_WORKING = "live_not_working"
 DELIVERIES_FAILING = "deliveries_failing"
 MAIL_WAITING = "mail_waiting"
+NO_WORKER = "no_worker"
 DNS_CHANGED = "dns_changed"
 #: Seconds the whole POST to the webhook may take (dial, TLS, request, reply).
 WEBHOOK_TIMEOUT = 5
@@ -37,6 +38,11 @@ ADMIN_TEXTS = {
     ),
     DELIVERIES_FAILING: _("Several e-mails could not be delivered. See the delivery log."),
     MAIL_WAITING: _("E-mails have been waiting to be sent for a long time."),
+    NO_WORKER: _(
+        "No background worker is running: e-mails are kept in the outbox but not sent. "
+        "Please ask your technical administrator to start one "
+        "(“python manage.py qcluster”, django-q2)."
+    ),
     DNS_CHANGED: _(
         "A DNS record that receivers check (SPF, DKIM, DMARC or MX) has changed and no "
         "longer passes: see “Deliverability” on the SMTP settings page."
@@ -170,16 +176,24 @@ def post_webhook(kind, *, active, reminder, message, since_iso):
     return True
 
 
-def for_admin():
-    """Active alerts in the editor's language: ``[{"kind", "text", "since"}]``."""
+def for_admin(queued=None):
+    """Active alerts in the editor's language: ``[{"kind", "text", "since"}]``.
+
+    Besides the stored alerts: no worker has answered a wake-up within
+    ``ICARUS_SMTP_WORKER_GRACE`` seconds (asked only when ``queued`` mail exists or
+    ``queued`` is not known)."""
+    found = [(kind, since) for kind, _message, since in active_alerts() if kind in ADMIN_TEXTS]
+    if queued is None or queued > 0:
+        unanswered = wakeup.unanswered_since()
+        if unanswered is not None:
+            found.insert(0, (NO_WORKER, unanswered))
     return [
         {
             "kind": kind,
             "text": str(ADMIN_TEXTS[kind]),
             "since": date_format(timezone.localtime(since), "SHORT_DATETIME_FORMAT"),
         }
-        for kind, _message, since in active_alerts()
-        if kind in ADMIN_TEXTS
+        for kind, since in found
     ]
 
 

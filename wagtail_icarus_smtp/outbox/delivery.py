@@ -27,7 +27,7 @@ from ..models import OutboxMessage
 from ..models.outbox import DEFERRED, FAILED, HELD, QUEUED
 from ..setup import live
 from ..smtp import failures, headers, transport
-from . import alerts
+from . import alerts, wakeup
 from .intake import accept
 from .leases import claim, claimable
 from .store import Batch, Result, recipient_outcomes, refusal_failure, via
@@ -164,15 +164,18 @@ def _deliver_batch(batch, sending, seconds):
         transport.quit_quietly(client)
 
 
-def drain(max_batches=MAX_BATCHES):
-    """Send due rows batch by batch until none is left (or the connection fails)."""
+def drain(max_batches=None):
+    """Send due rows batch by batch until none is left (or the connection fails); at
+    ``max_batches`` (``MAX_BATCHES``) the next drain is queued for the rest."""
     total = Result()
-    for _ in range(max_batches):
+    for _ in range(max_batches or MAX_BATCHES):
         sending = live.load()
         result = deliver(sending=sending)
         total.add(result)
         if result.connection_failure is not None or not (result.attempted or result.released):
             break
+    else:  # stopped at the cap: the next drain takes the rest (no backlog left behind)
+        wakeup.wake()
     return total
 
 

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from .. import conf
 from ..models import OutboxMessage
-from ..models.outbox import DEFERRED, FAILED, HELD, SENT, Status
+from ..models.outbox import DEFERRED, FAILED, HELD, QUEUED, SENT, Status
 
 
 def purge(now=None):
@@ -37,7 +37,7 @@ def summary(now=None):
     now = now or timezone.now()
     found = OutboxMessage.objects.order_by().aggregate(
         **{value: Count("pk", filter=Q(status=value)) for value in Status.values},
-        oldest=Min("created_at", filter=Q(status__in=(HELD, DEFERRED))),
+        oldest=Min("created_at", filter=Q(status__in=(QUEUED, HELD, DEFERRED))),
     )
     oldest = found.pop("oldest")
     by_status = {value: found[value] for value in Status.values}
@@ -45,7 +45,7 @@ def summary(now=None):
         "counts": by_status,
         "held": by_status[HELD],
         "deferred": by_status[DEFERRED],
-        "waiting": by_status[HELD] + by_status[DEFERRED],
+        "waiting": by_status[QUEUED] + by_status[HELD] + by_status[DEFERRED],
         "failed": by_status[FAILED],
         "oldest_waiting": oldest.isoformat() if oldest else None,
         "oldest_age_seconds": round((now - oldest).total_seconds()) if oldest else None,

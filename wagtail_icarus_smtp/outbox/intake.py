@@ -42,7 +42,7 @@ def envelope_of(message):
     )
 
 
-def accept(envelopes, *, held, claimed=False):
+def accept(envelopes, *, held, claimed=False, bulk=False):
     """Store ``envelopes`` as rows (one query); ``held`` when sending is not possible.
 
     ``claimed``: the rows are born leased to this process (status ``sending``), which
@@ -66,6 +66,7 @@ def accept(envelopes, *, held, claimed=False):
             recipients=envelope.recipients,
             recipient_list=", ".join(envelope.recipients)[:1000],
             mime=envelope.mime,
+            bulk=bulk,
         )
         for envelope in envelopes
     ]

@@ -42,7 +42,8 @@ def claim(*, ids=None, limit=None):
     candidates = OutboxMessage.objects.filter(claimable(now))
     if ids is not None:
         candidates = candidates.filter(pk__in=ids)
-    candidates = candidates.order_by("created_at", "pk").values_list("pk", flat=True)
+    # Single messages (bookings, resets) before bulk ones; oldest first within each.
+    candidates = candidates.order_by("bulk", "created_at", "pk").values_list("pk", flat=True)
     db = router.db_for_write(OutboxMessage)
     if connections[db].features.has_select_for_update_skip_locked:
         with transaction.atomic(using=db):
@@ -54,4 +55,4 @@ def claim(*, ids=None, limit=None):
         # and leave this worker with an empty batch while due rows remain).
         OutboxMessage.objects.filter(pk__in=candidates[:limit]).update(**leased)
     rows = OutboxMessage.objects.filter(lease_token=token, status=SENDING)
-    return list(rows.order_by("created_at", "pk")), token
+    return list(rows.order_by("bulk", "created_at", "pk")), token

@@ -4,11 +4,12 @@ the live configuration, evaluate alerts, drain what is due, purge old bodies).""
 from .. import status
 from ..models import SmtpSettings
 from ..setup import health
-from . import alerts, delivery, housekeeping
+from . import alerts, delivery, housekeeping, wakeup
 
 
 def drain():
     """Send every due message; schedule the retries; evaluate alerts. Returns counts."""
+    wakeup.woken()
     result = delivery.drain()
     if result.deferred:
         delivery.schedule_retry()

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('wagtail_icarus_smtp', '0004_outbox_sent_via'),
+        ('wagtail_icarus_smtp', '0005_outbox_wakeup_and_bulk'),
     ]
 
     operations = [

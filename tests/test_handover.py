@@ -1,0 +1,146 @@
+"""Hand-over without waiting: the request stores the message and wakes the worker —
+no SMTP session in the request, one pending task for a burst, single messages before
+bulk ones, no backlog left behind, and a missing worker is said, not hidden."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.mail import EmailMessage
+from django.urls import reverse
+from django.utils import timezone
+from django_q.conf import Conf
+from django_q.models import OrmQ
+
+from tests.utils import XHR, committed, configure, german
+from wagtail_icarus_smtp import queue, tasks
+from wagtail_icarus_smtp.backends import EmailBackend
+from wagtail_icarus_smtp.models import DeliveryWakeup, OutboxMessage
+from wagtail_icarus_smtp.outbox import delivery
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("our_backend")]
+
+
+@pytest.fixture
+def no_inline_tasks(server, monkeypatch):
+    """A working live configuration; from then on tasks go into the ORM broker, as on
+    a site, and the test runs them as a worker would."""
+    configure(server)
+    monkeypatch.setattr(Conf, "SYNC", False)
+    OrmQ.objects.all().delete()
+
+
+def queued_deliveries():
+    return [q for q in OrmQ.objects.all() if q.task["func"] == queue.DELIVER]
+
+
+def run_queued_deliveries():
+    """What a worker does with the queued delivery tasks, until none is left."""
+    for _ in range(20):
+        found = queued_deliveries()
+        if not found:
+            return
+        OrmQ.objects.filter(pk__in=[q.pk for q in found]).delete()
+        for _ in found:
+            tasks.deliver_outbox()
+    raise AssertionError("the deliveries never ended")
+
+
+def hand_over(*subjects):
+    with committed():
+        messages = [EmailMessage(s, "Text", None, ["kunde@example.org"]) for s in subjects]
+        return EmailBackend().send_messages(messages)
+
+
+def test_a_booking_opens_no_smtp_connection_and_a_burst_queues_one_task(server, no_inline_tasks):
+    sessions = server.sessions
+
+    for number in range(3):
+        assert hand_over(f"Buchung {number}") == 1
+
+    assert server.sessions == sessions  # the requests never talked to the mail server
+    assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"queued"}
+    assert len(queued_deliveries()) == 1  # three bookings, one pending task
+
+    run_queued_deliveries()
+
+    subjects = [m.message["Subject"] for m in server.wait_for_messages(3)]
+    assert subjects == ["Buchung 0", "Buchung 1", "Buchung 2"]
+    assert server.sessions == sessions + 1  # one connection for all three
+    assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"sent"}
+
+
+def test_mail_after_the_worker_started_asks_again(server, no_inline_tasks):
+    hand_over("Erste")
+    run_queued_deliveries()  # the worker answered: the next mail needs a new task
+
+    hand_over("Zweite")
+
+    assert len(queued_deliveries()) == 1
+    run_queued_deliveries()
+    assert [m.message["Subject"] for m in server.wait_for_messages(2)] == ["Erste", "Zweite"]
+
+
+def test_a_password_reset_goes_before_a_newsletter(server, no_inline_tasks):
+    hand_over("Newsletter 1", "Newsletter 2", "Newsletter 3")  # one call: bulk
+    hand_over("Passwort zurücksetzen")
+
+    run_queued_deliveries()
+
+    subjects = [m.message["Subject"] for m in server.wait_for_messages(4)]
+    assert subjects[0] == "Passwort zurücksetzen"
+    assert subjects[1:] == ["Newsletter 1", "Newsletter 2", "Newsletter 3"]
+
+
+def test_a_drain_that_stops_at_its_cap_queues_the_next_one(
+    server, no_inline_tasks, settings, monkeypatch
+):
+    settings.ICARUS_SMTP_OUTBOX_BATCH_SIZE = 2
+    monkeypatch.setattr(delivery, "MAX_BATCHES", 1)  # one batch of two per task
+    for number in range(5):
+        hand_over(f"M{number}")
+    OrmQ.objects.all().delete()
+    DeliveryWakeup.objects.all().delete()
+
+    tasks.deliver_outbox()
+
+    assert OutboxMessage.objects.filter(status="sent").count() == 2
+    assert len(queued_deliveries()) == 1  # the rest is not left for the health check
+    run_queued_deliveries()
+    assert OutboxMessage.objects.filter(status="sent").count() == 5
+
+
+def test_without_a_worker_the_admin_says_so_and_the_mail_waits(
+    server, no_inline_tasks, client, smtp_editor
+):
+    hand_over("Buchung")
+    DeliveryWakeup.objects.update(requested_at=timezone.now() - timedelta(minutes=2))
+    german(smtp_editor)
+    client.force_login(smtp_editor)
+
+    report = client.get(reverse("wagtail_icarus_smtp:status")).json()
+    banner = client.get(reverse("wagtail_icarus_smtp:banner"), **XHR).json()
+
+    [alert] = [a for a in report["alerts"] if a["kind"] == "no_worker"]
+    assert "Hintergrundprozess" in alert["text"]
+    assert "qcluster" in alert["text"]
+    assert "Hintergrundprozess" in banner["text"]
+    assert report["waiting_count"] == 1
+    assert OutboxMessage.objects.get().status == "queued"  # kept, nothing lost
+
+
+def test_a_worker_that_answers_in_time_is_no_alert(server, no_inline_tasks, client, editor):
+    hand_over("Buchung")  # asked just now: within the grace period
+    client.force_login(editor)
+
+    report = client.get(reverse("wagtail_icarus_smtp:status")).json()
+
+    assert [a for a in report["alerts"] if a["kind"] == "no_worker"] == []
+
+
+def test_sending_in_the_request_stays_an_opt_in(server, settings, no_inline_tasks):
+    settings.ICARUS_SMTP_SEND_IN_REQUEST = True
+
+    hand_over("Sofort")
+
+    assert [m.message["Subject"] for m in server.wait_for_messages(1)] == ["Sofort"]
+    assert queued_deliveries() == []

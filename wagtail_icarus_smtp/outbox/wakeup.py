@@ -1,0 +1,51 @@
+"""Waking the worker: the request that hands over mail only asks for one drain.
+
+Coalesced through one ``DeliveryWakeup`` row: a wake-up queues a delivery task only
+when none is pending (``requested_at`` empty, or older than the lease: that task was
+lost), so a burst of bookings costs one task. The worker clears the request when it
+starts draining; mail committed after that start asks again. A request that stays
+unanswered longer than ``ICARUS_SMTP_WORKER_GRACE`` means no worker is running: the
+admin says so, and the mail waits in the outbox.
+"""
+
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from .. import conf, queue
+from ..models import DeliveryWakeup
+
+ROW = 1
+
+
+def wake():
+    """Queue one drain unless one is pending (call after the commit)."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=conf.get("OUTBOX_LEASE"))
+    asked = DeliveryWakeup.objects.filter(
+        Q(requested_at__isnull=True) | Q(requested_at__lt=stale), pk=ROW
+    ).update(requested_at=now)
+    if not asked:
+        _, created = DeliveryWakeup.objects.get_or_create(pk=ROW, defaults={"requested_at": now})
+        if not created:
+            return False  # a drain is pending: it will see this mail
+    queue.enqueue_now(queue.DELIVER)
+    return True
+
+
+def woken():
+    """A worker starts draining: later mail asks again; the worker is alive."""
+    now = timezone.now()
+    updated = DeliveryWakeup.objects.filter(pk=ROW).update(requested_at=None, worker_seen_at=now)
+    if not updated:
+        DeliveryWakeup.objects.get_or_create(pk=ROW, defaults={"worker_seen_at": now})
+
+
+def unanswered_since(now=None):
+    """When a wake-up was requested that no worker has picked up within the grace
+    period (no worker running), or ``None``."""
+    now = now or timezone.now()
+    grace = timedelta(seconds=conf.get("WORKER_GRACE"))
+    row = DeliveryWakeup.objects.filter(pk=ROW, requested_at__lt=now - grace).first()
+    return row.requested_at if row else None
