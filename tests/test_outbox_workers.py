@@ -10,6 +10,8 @@ import time
 from collections import Counter
 
 import pytest
+from django.core.mail import send_mail
+from django.db import transaction
 from django_q.conf import Conf
 from django_q.models import Task
 from django_q.tasks import async_task
@@ -202,3 +204,25 @@ def stop_when_done(process):
         output = stop(process, signal.SIGKILL)
     assert process.returncode == 0, output
     return output
+
+
+def test_a_booking_is_handed_over_and_a_real_qcluster_sends_it(
+    server, ca, monkeypatch, processes, settings
+):
+    """The default hand-over with a real worker: the request stores the mail and only
+    wakes the worker; the worker (ORM broker, as the README configures it) sends it."""
+    monkeypatch.setattr(Conf, "SYNC", False)
+    configure(server)
+    settings.EMAIL_BACKEND = "wagtail_icarus_smtp.backends.EmailBackend"
+    cluster = start(["-m", "django", "qcluster"], worker_env(server, ca))
+    processes.append(cluster)
+    sessions = server.sessions
+
+    with transaction.atomic():  # a booking: the mail is part of its transaction
+        assert send_mail("Buchung bestätigt", "Bis Samstag!", None, ["kunde@example.org"]) == 1
+    assert server.sessions == sessions  # the request itself opened no connection
+
+    wait_until(all_sent, cluster)
+    [received] = server.wait_for_messages(1)
+    assert received.message["Subject"] == "Buchung bestätigt"
+    stop(cluster)

@@ -36,6 +36,8 @@ logger = logging.getLogger("wagtail_icarus_smtp")
 
 #: How many batches one ``drain()`` sends at most before it hands over to the next task.
 MAX_BATCHES = 50
+#: How many message bodies are read at once (a claim reads ids and headers only).
+BODY_CHUNK = 10
 
 
 @sensitive_variables("sending")
@@ -157,11 +159,24 @@ def _deliver_batch(batch, sending, seconds):
         return
     try:
         for index, row in enumerate(batch.rows):
-            if not _send_one(client, batch, row, sending, seconds):
+            if index % BODY_CHUNK == 0:  # bodies a few at a time: memory stays bounded
+                _load_bodies(batch.rows[index : index + BODY_CHUNK])
+            sent = _send_one(client, batch, row, sending, seconds)
+            row.mime = None  # this body is no longer needed
+            if not sent:
                 batch.give_back(batch.rows[index + 1 :])
                 break
     finally:
         transport.quit_quietly(client)
+
+
+def _load_bodies(rows):
+    """Read the MIME of ``rows`` (claimed without it) in one query."""
+    found = dict(
+        OutboxMessage.objects.filter(pk__in=[row.pk for row in rows]).values_list("pk", "mime")
+    )
+    for row in rows:
+        row.mime = found.get(row.pk)
 
 
 def drain(max_batches=None):

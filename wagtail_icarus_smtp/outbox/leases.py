@@ -54,5 +54,5 @@ def claim(*, ids=None, limit=None):
         # other worker claims them in between (a separate SELECT could lose that race
         # and leave this worker with an empty batch while due rows remain).
         OutboxMessage.objects.filter(pk__in=candidates[:limit]).update(**leased)
-    rows = OutboxMessage.objects.filter(lease_token=token, status=SENDING)
+    rows = OutboxMessage.objects.filter(lease_token=token, status=SENDING).defer("mime")
     return list(rows.order_by("bulk", "created_at", "pk")), token
