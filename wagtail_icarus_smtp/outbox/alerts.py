@@ -26,6 +26,7 @@ LIVE_NOT_WORKING = "live_not_working"
 DELIVERIES_FAILING = "deliveries_failing"
 MAIL_WAITING = "mail_waiting"
 NO_WORKER = "no_worker"
+DNS_CHANGED = "dns_changed"
 #: Seconds the whole POST to the webhook may take (dial, TLS, request, reply).
 WEBHOOK_TIMEOUT = 5
 
@@ -41,6 +42,10 @@ ADMIN_TEXTS = {
         "No background worker is running: e-mails are kept in the outbox but not sent. "
         "Please ask your technical administrator to start one "
         "(“python manage.py qcluster”, django-q2)."
+    ),
+    DNS_CHANGED: _(
+        "A DNS record that receivers check (SPF, DKIM, DMARC or MX) has changed and no "
+        "longer passes: see “Deliverability” on the SMTP settings page."
     ),
 }
 
@@ -110,10 +115,11 @@ def _minutes(value):
     return round(seconds / 60)
 
 
-def _update(kind, active, message, now):
+def _update(kind, active, message, now, *, remind=True):
     state, _ = AlertState.objects.get_or_create(kind=kind)
-    reminder_due = state.notified_at is None or now - state.notified_at >= timedelta(
-        seconds=conf.get("ALERT_REMINDER")
+    reminder_due = remind and (
+        state.notified_at is None
+        or now - state.notified_at >= timedelta(seconds=conf.get("ALERT_REMINDER"))
     )
     if active == state.active and not (active and reminder_due):
         return []
@@ -196,3 +202,26 @@ def for_admin(queued=None):
 def active_alerts():
     """Active alerts for the admin: ``[(kind, message, since)]``."""
     return list(AlertState.objects.filter(active=True).values_list("kind", "message", "since"))
+
+
+def deliverability_checked(sender, *, report, regressed, **kwargs):
+    """A deliverability check that passed now fails (someone changed the DNS): announced
+    once, without reminders; resolved when those checks pass again."""
+    with translation.override(settings.LANGUAGE_CODE):
+        if regressed:
+            message = gettext(
+                "The DNS records of %(domain)s changed: %(checks)s no longer pass. "
+                "Receivers may reject the site's e-mails or file them as spam."
+            ) % {"domain": report.domain, "checks": ", ".join(n.upper() for n in regressed)}
+        else:
+            message = gettext("The DNS records of %(domain)s pass again.") % {
+                "domain": report.domain
+            }
+        return _update(DNS_CHANGED, bool(regressed), message, timezone.now(), remind=False)
+
+
+def connect():
+    """Listen to the deliverability check (called from ``apps.ready``)."""
+    signals.deliverability_checked.connect(
+        deliverability_checked, dispatch_uid="wagtail_icarus_smtp.alerts.deliverability"
+    )
