@@ -1,5 +1,6 @@
 """Fixtures shared by the suite: a test CA, local TLS SMTP servers, saved settings."""
 
+import os
 import signal
 import socket
 import subprocess
@@ -7,7 +8,7 @@ import sys
 
 import pytest
 
-from tests import mailservers, oauthservers, smtpservers
+from tests import dnsserver, mailservers, oauthservers, smtpservers
 
 PASSWORD = "S3cret-Passw0rd!xyz"
 MAILBOX = "system@dropzone.example"
@@ -37,6 +38,47 @@ def _no_dns(monkeypatch):
         return socket.getaddrinfo(host, port, *args, **kwargs)
 
     monkeypatch.setattr(hostguard, "resolver", local_only)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _local_dns():
+    """Every test asks a local DNS server whose zone is empty (NXDOMAIN, at once) unless
+    it starts its own (``dns_zone``): the suite never asks a public DNS server. Worker
+    processes (qcluster tests) get the same server through the environment."""
+    from django.test import override_settings
+
+    server = dnsserver.DnsServer(dnsserver.Zone({})).start()
+    os.environ["ICARUS_TEST_DNS"] = server.address
+    with override_settings(ICARUS_SMTP_DNS_NAMESERVERS=[server.address]):
+        yield server
+    server.stop()
+
+
+@pytest.fixture
+def dns_zone(settings):
+    """Start a local DNS server for ``records`` (see ``tests.dnsserver.Zone``) and point
+    the deliverability checks at it; stopped at teardown."""
+    started = []
+
+    def start(records, *, chase_cnames=True):
+        server = dnsserver.DnsServer(dnsserver.Zone(records, chase_cnames=chase_cnames))
+        started.append(server.start())
+        settings.ICARUS_SMTP_DNS_NAMESERVERS = [server.address]
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def silent_dns(settings):
+    """A DNS server that never answers, and a short deadline for the checks."""
+    server = dnsserver.SilentServer().start()
+    settings.ICARUS_SMTP_DNS_NAMESERVERS = [server.address]
+    settings.ICARUS_SMTP_DNS_TIMEOUT = 1
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,8 @@
 """The import rule (docs/architecture.md), pinned as Wagtail and Django pin theirs.
 
 Rooms along the data path, each importing only from its own room and the ones before:
-base → smtp → models → setup → outbox → backends → admin → edge (hooks, tasks,
-commands). No cycle, counting imports inside functions; only ``apps.ready`` imports
+base → smtp → models → setup → deliverability → outbox → backends → admin → edge
+(hooks, tasks, commands). No cycle, counting imports inside functions; only ``apps.ready`` imports
 inside a function; nothing imports ``tasks`` (django-q2 calls it by dotted name).
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "wagtail_icarus_smtp"
 NAME = PACKAGE.name
 
-ROOMS = ["base", "smtp", "models", "setup", "outbox", "backends", "admin", "edge"]
+ROOMS = ["base", "smtp", "models", "setup", "deliverability", "outbox", "backends", "admin", "edge"]
 EDGE = {"apps", "wagtail_hooks", "tasks", "management"}
 
 

@@ -215,8 +215,13 @@ def test_validate_task_arguments_hold_no_secret(server):
 
     configure(server)
 
-    task = Task.objects.get()
+    task = Task.objects.get(func="wagtail_icarus_smtp.tasks.validate_settings")
     assert task.success
     assert list(task.args) == [SmtpSettings.load().pk, SmtpSettings.load().version]
     assert PASSWORD not in repr(task.args) + repr(task.kwargs) + repr(task.result)
     assert MAILBOX not in repr(task.args)
+    # The deliverability check that a successful test queues: a flag, nothing else.
+    dns_task = Task.objects.get(func="wagtail_icarus_smtp.tasks.check_deliverability")
+    assert list(dns_task.args) == [True]
+    assert PASSWORD not in repr(dns_task.args) + repr(dns_task.kwargs) + repr(dns_task.result)
+    assert MAILBOX not in repr(dns_task.args) + repr(dns_task.result)

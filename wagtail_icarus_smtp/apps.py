@@ -17,12 +17,15 @@ class WagtailIcarusSmtpConfig(AppConfig):
         from . import checks, conf, queue  # noqa: F401 (checks registers the system checks)
         from .admin.forms import SmtpSettingsForm
         from .admin.panels import settings_panels
+        from .deliverability import run as deliverability
         from .models import SmtpSettings
-        from .outbox import delivery, notices
+        from .outbox import alerts, delivery, notices
 
         conf.connect_signals()
         delivery.connect()
         notices.connect()
+        alerts.connect()
+        deliverability.connect()
         # The settings page's panels and form live in the admin room; the model stays
         # free of admin imports (as Wagtail attaches edit handlers to page models).
         SmtpSettings.edit_handler = ObjectList(settings_panels(), base_form_class=SmtpSettingsForm)

@@ -35,6 +35,8 @@ DEFAULTS = {
         "outbox": (20, 60, 600),
         # Confirmations with the editor's admin password (a changed mail server).
         "reauth": (10, 100, 600),
+        # "Check again" of the deliverability panel (DNS queries).
+        "dnscheck": (10, 30, 600),
     },
     # -- outbox (every accepted message is a row until it is delivered) --
     # Messages one worker claims and sends over one connection.
@@ -74,6 +76,13 @@ DEFAULTS = {
     "SEND_IN_REQUEST": False,
     # Seconds a wake-up may stay unanswered before the admin says no worker is running.
     "WORKER_GRACE": 60,
+    # -- deliverability check (SPF, DKIM, DMARC, MX of the mailbox's domain) --
+    # Name servers to ask, as "ip" or "ip:port" ("[ip6]:port"). None: the system resolver.
+    "DNS_NAMESERVERS": None,
+    # Total deadline in seconds for one check (all its DNS queries together).
+    "DNS_TIMEOUT": 5,
+    # Seconds a stored result is reused by the periodic check ("Neu prüfen" always asks).
+    "DNS_CACHE": 3600,
 }
 
 TLS_MODES = ("starttls", "ssl")

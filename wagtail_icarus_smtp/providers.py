@@ -11,6 +11,12 @@ from django.utils.translation import gettext_lazy as _
 OTHER = "other"
 MICROSOFT365_METHOD = "microsoft365"
 
+#: DKIM schemes (``Provider.dkim``). Microsoft 365: two CNAMEs, ``selector1._domainkey``
+#: and ``selector2._domainkey``, pointing into the tenant's ``onmicrosoft.com`` domain.
+#: Google Workspace: a TXT record at ``google._domainkey`` (the default selector).
+DKIM_MICROSOFT = "microsoft365"
+DKIM_GOOGLE = "google"
+
 
 @dataclasses.dataclass(frozen=True)
 class Provider:
@@ -24,6 +30,15 @@ class Provider:
     hint: str = ""
     #: The sign-in method the preset selects ("" keeps the editor's choice).
     auth_method: str = ""
+    #: The ``include:`` that authorises the provider's sending hosts in a customer
+    #: domain's SPF record (``""``: the provider documents none we could confirm).
+    spf_include: str = ""
+    #: How the provider publishes DKIM keys for customer domains: ``DKIM_MICROSOFT``,
+    #: ``DKIM_GOOGLE`` or ``""`` (not documented: the key cannot be checked from outside).
+    dkim: str = ""
+    #: ``(priority, host)`` of the MX records for customer domains; ``{domain}`` is the
+    #: domain with its dots as dashes (Microsoft's scheme). Empty: server-specific.
+    mx: tuple = ()
 
 
 PROVIDERS = (
@@ -37,6 +52,11 @@ PROVIDERS = (
             "IONOS accepts only the mailbox itself as sender: the e-mail address must be "
             "exactly the mailbox you log in with."
         ),
+        # https://www.ionos.de/hilfe/domains/mailserver-und-verwandte-records-konfigurieren/spam-versand-vermeiden-mit-spf-record
+        # (IONOS SPF: "v=spf1 include:_spf-eu.ionos.com ~all"); MX: mx00/mx01.ionos.de,
+        # https://www.ionos.de/hilfe/domains/mailserver-und-verwandte-records-konfigurieren/
+        spf_include="_spf-eu.ionos.com",
+        mx=((10, "mx00.ionos.de"), (10, "mx01.ionos.de")),
     ),
     Provider(
         "strato",
@@ -48,6 +68,9 @@ PROVIDERS = (
             "Strato refuses sender addresses of other domains: use the address of the "
             "mailbox itself."
         ),
+        # Strato's help pages (strato.de/faq/mail) set SPF for domains in Strato's DNS
+        # automatically but name no include for other DNS hosts that we could confirm:
+        # left empty, so the check does not claim a missing include it cannot know.
     ),
     Provider(
         "all-inkl",
@@ -56,6 +79,10 @@ PROVIDERS = (
         587,
         (),
         _("Log in with the full e-mail address of the mailbox and its password."),
+        # https://all-inkl.com/wichtig/anleitungen/kas/tools/dns-werkzeuge/spf-eintrag-anlegen_482.html
+        # and the KAS default record "v=spf1 a mx include:spf.kasserver.com ~all".
+        # MX hosts are per server (w0xxxxxx.kasserver.com): not guessed here.
+        spf_include="spf.kasserver.com",
     ),
     Provider(
         "gmail",
@@ -70,6 +97,12 @@ PROVIDERS = (
             "Google Workspace domains can use a service account instead (sign-in method "
             "Google Workspace); personal Gmail accounts keep using app passwords."
         ),
+        # SPF: https://support.google.com/a/answer/10685031 ("include:_spf.google.com");
+        # DKIM: https://support.google.com/a/answer/174124 (default selector "google");
+        # MX: https://support.google.com/a/answer/174125 ("smtp.google.com", priority 1).
+        spf_include="_spf.google.com",
+        dkim=DKIM_GOOGLE,
+        mx=((1, "smtp.google.com"),),
     ),
     Provider(
         "microsoft365",
@@ -83,10 +116,29 @@ PROVIDERS = (
             "(OAuth 2.0) instead — see the setup guide."
         ),
         MICROSOFT365_METHOD,
+        # SPF: https://learn.microsoft.com/defender-office-365/email-authentication-spf-configure
+        # ("include:spf.protection.outlook.com"); DKIM: selector1/selector2 CNAMEs,
+        # https://learn.microsoft.com/defender-office-365/email-authentication-dkim-configure;
+        # MX: "<domain-with-dashes>.mail.protection.outlook.com", priority 0,
+        # https://learn.microsoft.com/microsoft-365/enterprise/external-domain-name-system-records
+        spf_include="spf.protection.outlook.com",
+        dkim=DKIM_MICROSOFT,
+        mx=((0, "{domain}.mail.protection.outlook.com"),),
     ),
 )
 
 BY_KEY = {provider.key: provider for provider in PROVIDERS}
+
+#: Domains whose mailboxes the provider itself runs (freemail): SPF, DKIM and DMARC of
+#: these are the provider's business, the site owner cannot and need not add records.
+MAILBOX_PROVIDER_DOMAINS = frozenset(
+    {
+        *(domain for provider in PROVIDERS for domain in provider.domains),
+        "gmx.de", "gmx.net", "gmx.at", "gmx.ch", "gmx.com", "web.de", "t-online.de",
+        "freenet.de", "mail.de", "posteo.de", "yahoo.com", "yahoo.de", "icloud.com",
+        "me.com", "aol.com", "aol.de", "mailbox.org", "proton.me", "protonmail.com",
+    }
+)  # fmt: skip
 
 OTHER_HINT = _(
     "Take the server and port from your provider's help pages: 587 (STARTTLS) or "
@@ -143,3 +195,16 @@ def as_json_data():
         "hint": str(OTHER_HINT),
     }
     return data
+
+
+def for_mailbox(host, email):
+    """The provider of a mailbox: from its SMTP server, else from its address's domain.
+
+    Returns a ``Provider`` or ``None`` (another provider, or nothing known).
+    """
+    return BY_KEY.get(for_host(host)) or BY_KEY.get(suggest(email))
+
+
+def is_provider_domain(domain):
+    """``domain`` belongs to a mail provider itself (gmail.com, gmx.de, …)."""
+    return domain.lower().rstrip(".") in MAILBOX_PROVIDER_DOMAINS

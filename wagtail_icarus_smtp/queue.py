@@ -16,6 +16,7 @@ VALIDATE = "wagtail_icarus_smtp.tasks.validate_settings"
 DELIVER = "wagtail_icarus_smtp.tasks.deliver_outbox"
 HEALTH_CHECK = "wagtail_icarus_smtp.tasks.health_check"
 ALERT_WEBHOOK = "wagtail_icarus_smtp.tasks.post_alert_webhook"
+DELIVERABILITY = "wagtail_icarus_smtp.tasks.check_deliverability"
 
 #: Names of our django-q2 schedules.
 RETRY_SCHEDULE = "wagtail_icarus_smtp: retry deferred mail"
@@ -35,6 +36,12 @@ def enqueue_now(name, *args):
 def enqueue_delivery():
     """Queue one drain of the outbox (after the current transaction commits)."""
     after_commit(DELIVER)
+
+
+def enqueue_deliverability(*, force):
+    """Queue the deliverability check of the live mailbox's domain (after commit);
+    ``force``: ask the DNS even when the stored result is still fresh."""
+    after_commit(DELIVERABILITY, force)
 
 
 def schedule_delivery(when):

@@ -3,6 +3,8 @@ Schedule rows (see ``queue``), so they never move; nothing in the package import
 module. Arguments are ids, versions and plain values (an alert's text) — never a secret,
 because django-q2 stores task arguments and results in the database."""
 
+from . import queue
+from .deliverability import run as deliverability
 from .outbox import alerts, periodic
 from .setup import validation
 
@@ -22,7 +24,9 @@ def deliver_outbox():
 
 def health_check():
     """Re-test the live configuration without sending; drain what is due."""
-    return periodic.health_check()
+    result = periodic.health_check()
+    queue.enqueue_deliverability(force=False)  # a stored result younger than DNS_CACHE is kept
+    return result
 
 
 def post_alert_webhook(kind, active, reminder, message, since_iso):
@@ -32,3 +36,13 @@ def post_alert_webhook(kind, active, reminder, message, since_iso):
         kind, active=active, reminder=reminder, message=message, since_iso=since_iso
     )
     return {"posted": posted}
+
+
+def check_deliverability(force=False):
+    """Check SPF, DKIM, DMARC and MX of the live mailbox's domain and store the result
+    (``force``: ask the DNS even when a stored result is still fresh). Never raises for
+    DNS trouble: an unanswered lookup is stored as "could not be checked"."""
+    report = deliverability.check_live(force=force)
+    if report is None:
+        return {"status": "not_configured"}
+    return {"domain": report.domain, "states": {r["check"]: r["state"] for r in report.results}}

@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
 
 from . import audit
-from .admin import delivery_log, draft_admin, permissions, views
+from .admin import deliverability, delivery_log, draft_admin, permissions, views
 from .admin.dashboard import SmtpStatusDashboardPanel
 from .models import SmtpSettings
 
@@ -19,6 +19,7 @@ def register_admin_urls():
         path("banner/", views.banner_view, name="banner"),
         path("test-email/", views.testmail_view, name="testmail"),
         path("discard-draft/", draft_admin.DiscardDraftView.as_view(), name="discard_draft"),
+        path("deliverability/", deliverability.deliverability_view, name="deliverability"),
         path("history/", views.HistoryView.as_view(), name="history"),
         path(
             "history/results/",

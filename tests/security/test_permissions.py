@@ -33,6 +33,7 @@ def endpoints(row):
         ("get", edit_url(), 200),
         ("get", reverse("wagtail_icarus_smtp:status"), 200),
         ("get", reverse("wagtail_icarus_smtp:banner"), 204),  # nothing to say: sending on
+        ("get", reverse("wagtail_icarus_smtp:deliverability"), 200),
         ("get", reverse("wagtail_icarus_smtp:history"), 200),
         ("get", reverse("wagtail_icarus_smtp:history_results"), 200),
         ("get", reverse(f"{NAMESPACE}:index"), 200),
@@ -48,6 +49,7 @@ def endpoints(row):
     ]
     # Posts last: the editor's own posts change the row (the others must not).
     found += [("post", reverse("wagtail_icarus_smtp:testmail"), 200)]
+    found += [("post", reverse("wagtail_icarus_smtp:deliverability"), 202)]  # "Neu prüfen"
     found += [("post", reverse(f"{NAMESPACE}:{name}", args=[row.pk]), 302) for name in ACTIONS]
     found += [("post", edit_url(), 200)]  # a rejected form: shown again
     return found

@@ -17,6 +17,7 @@ from wagtail.admin.widgets import SwitchInput
 from .. import providers
 from ..models.settings import GOOGLE, MICROSOFT365, PASSWORD
 from . import report, testmail
+from .deliverability import DeliverabilityPanel
 
 #: Shown in the red frame of a required field that is still empty.
 MISSING_MESSAGE = _("Required field — please fill in.")
@@ -236,5 +237,6 @@ def settings_panels():
         ),
         SendingSwitchPanel("enabled", help_text=_("Switch on once the setup is complete.")),
         TestMailPanel(heading=_("Test e-mail")),
+        DeliverabilityPanel(heading=_("Deliverability")),
         HistoryPanel(heading=_("History")),
     ]

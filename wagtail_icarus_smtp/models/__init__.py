@@ -3,10 +3,12 @@
 - ``settings``: the editor's draft (``SmtpSettings``), the live configuration and the
   status history;
 - ``outbox``: every message handed to the backend and its delivery attempts;
-- ``alerts``: whether an alert is active; ``ratelimit``: counters of rate-limited actions.
+- ``alerts``: whether an alert is active; ``ratelimit``: counters of rate-limited actions;
+- ``deliverability``: the last SPF/DKIM/DMARC/MX check of the live mailbox's domain.
 """
 
 from .alerts import AlertState
+from .deliverability import DeliverabilityReport
 from .outbox import DeliveryAttempt, DeliveryWakeup, OutboxMessage
 from .ratelimit import RateLimitCounter
 from .settings import CONNECTION_FIELDS, SmtpLiveConfiguration, SmtpSettings, SmtpStatusEvent
@@ -14,6 +16,7 @@ from .settings import CONNECTION_FIELDS, SmtpLiveConfiguration, SmtpSettings, Sm
 __all__ = [
     "CONNECTION_FIELDS",
     "AlertState",
+    "DeliverabilityReport",
     "DeliveryAttempt",
     "DeliveryWakeup",
     "OutboxMessage",

@@ -28,6 +28,7 @@ MAIL_WAITING = "mail_waiting"
 NO_WORKER = "no_worker"
 SECRET_EXPIRING = "secret_expiring"  # noqa: S105 (an alert kind)
 CREDENTIALS_EXPIRED = "credentials_expired"
+DNS_CHANGED = "dns_changed"
 #: Seconds the whole POST to the webhook may take (dial, TLS, request, reply).
 WEBHOOK_TIMEOUT = 5
 
@@ -51,6 +52,10 @@ ADMIN_TEXTS = {
     CREDENTIALS_EXPIRED: _(
         "The client secret or key has expired or was revoked: e-mails are kept until "
         "a new one is entered here."
+    ),
+    DNS_CHANGED: _(
+        "A DNS record that receivers check (SPF, DKIM, DMARC or MX) has changed and no "
+        "longer passes: see “Deliverability” on the SMTP settings page."
     ),
 }
 
@@ -163,12 +168,14 @@ def _minutes(value):
     return round(seconds / 60)
 
 
-def _update(kind, active, message, now, *, renotify=False):
+def _update(kind, active, message, now, *, renotify=False, remind=True):
     """Store and announce a change of ``kind``; with ``renotify``, a new ``message``
-    while active is announced too (the next warning stage)."""
+    while active is announced too (the next warning stage); without ``remind``, an
+    active alert is announced once (no reminders)."""
     state, _ = AlertState.objects.get_or_create(kind=kind)
-    reminder_due = state.notified_at is None or now - state.notified_at >= timedelta(
-        seconds=conf.get("ALERT_REMINDER")
+    reminder_due = remind and (
+        state.notified_at is None
+        or now - state.notified_at >= timedelta(seconds=conf.get("ALERT_REMINDER"))
     )
     new_stage = renotify and active and state.active and state.message != message[:500]
     if active == state.active and not (active and reminder_due) and not new_stage:
@@ -252,3 +259,26 @@ def for_admin(queued=None):
 def active_alerts():
     """Active alerts for the admin: ``[(kind, message, since)]``."""
     return list(AlertState.objects.filter(active=True).values_list("kind", "message", "since"))
+
+
+def deliverability_checked(sender, *, report, regressed, **kwargs):
+    """A deliverability check that passed now fails (someone changed the DNS): announced
+    once, without reminders; resolved when those checks pass again."""
+    with translation.override(settings.LANGUAGE_CODE):
+        if regressed:
+            message = gettext(
+                "The DNS records of %(domain)s changed: %(checks)s no longer pass. "
+                "Receivers may reject the site's e-mails or file them as spam."
+            ) % {"domain": report.domain, "checks": ", ".join(n.upper() for n in regressed)}
+        else:
+            message = gettext("The DNS records of %(domain)s pass again.") % {
+                "domain": report.domain
+            }
+        return _update(DNS_CHANGED, bool(regressed), message, timezone.now(), remind=False)
+
+
+def connect():
+    """Listen to the deliverability check (called from ``apps.ready``)."""
+    signals.deliverability_checked.connect(
+        deliverability_checked, dispatch_uid="wagtail_icarus_smtp.alerts.deliverability"
+    )
