@@ -10,8 +10,11 @@ collapsible line. No import from the package: the admin's report uses it.
 
 import re
 
-#: ``failures.classify`` writes an exception as ``"TypeName: text"``.
-TECHNICAL = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*: ")
+#: ``failures.classify`` writes an exception as ``"TypeName: text"``: a Python class name
+#: (letters and digits, some lower case, no underscore). Not an identity provider's
+#: answer such as ``"AADSTS7000215: …"`` or ``"unauthorized_client: …"``: that is the
+#: server's reply.
+TECHNICAL = re.compile(r"^(?=[A-Za-z0-9.]*[a-z])[A-Za-z][A-Za-z0-9.]*: ")
 
 
 def split(text):
