@@ -16,7 +16,7 @@ from .delivery import (
     schedule_retry,
     send_now,
 )
-from .housekeeping import counts, purge, summary
+from .housekeeping import purge, summary
 from .intake import Envelope, accept, discard, envelope_of, release, resend
 from .leases import claim
 from .store import Result, retry_delay, via
@@ -27,7 +27,6 @@ __all__ = [
     "Result",
     "accept",
     "claim",
-    "counts",
     "deliver",
     "deliver_accepted",
     "discard",

@@ -27,11 +27,6 @@ def purge(now=None):
     return bodies, deleted.get(OutboxMessage._meta.label, 0)
 
 
-def counts():
-    """``{status: count}`` for every status (zeros included)."""
-    return summary()["counts"]
-
-
 def summary(now=None):
     """What the status bar and the operator command show (JSON-serialisable); one query."""
     now = now or timezone.now()

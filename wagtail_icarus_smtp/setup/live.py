@@ -67,11 +67,6 @@ def load():
     smtp_settings = SmtpSettings.base_queryset().first()
     if smtp_settings is None:
         return Sending(None, reason=NOT_CONFIGURED)
-    return sending_of(smtp_settings)
-
-
-def sending_of(smtp_settings):
-    """The ``Sending`` of the settings instance ``smtp_settings`` (already read)."""
     live = smtp_settings.live_config
     if not smtp_settings.enabled:
         return Sending(None, reason=DISABLED, settings_pk=smtp_settings.pk)
