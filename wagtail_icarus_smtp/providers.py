@@ -17,6 +17,12 @@ MICROSOFT365_METHOD = "microsoft365"
 DKIM_MICROSOFT = "microsoft365"
 DKIM_GOOGLE = "google"
 
+#: The time windows of a send limit (``Provider.send_limit``, the form's period field)
+#: and their length in seconds.
+PER_HOUR = "hour"
+PER_MINUTE = "minute"
+WINDOW_SECONDS = {PER_HOUR: 3600, PER_MINUTE: 60}
+
 
 @dataclasses.dataclass(frozen=True)
 class Provider:
@@ -39,6 +45,9 @@ class Provider:
     #: ``(priority, host)`` of the MX records for customer domains; ``{domain}`` is the
     #: domain with its dots as dashes (Microsoft's scheme). Empty: server-specific.
     mx: tuple = ()
+    #: ``(count, PER_HOUR | PER_MINUTE)``: the provider's documented limit of e-mails one
+    #: mailbox may send; ``()`` where none is documented for an hour or a minute.
+    send_limit: tuple = ()
 
 
 PROVIDERS = (
@@ -57,6 +66,11 @@ PROVIDERS = (
         # https://www.ionos.de/hilfe/domains/mailserver-und-verwandte-records-konfigurieren/
         spf_include="_spf-eu.ionos.com",
         mx=((10, "mx00.ionos.de"), (10, "mx01.ionos.de")),
+        # https://www.ionos.com/help/email/general-topics/what-are-the-mass-mailing-limits/
+        # Mail Basic / Mail Business: 500 e-mails per hour for mailboxes older than 30
+        # days (50, 100, 400 in the first week, second week, first month); over the
+        # limit: "450 Mail send limit exceeded".
+        send_limit=(500, PER_HOUR),
     ),
     Provider(
         "strato",
@@ -71,6 +85,7 @@ PROVIDERS = (
         # Strato's help pages (strato.de/faq/mail) set SPF for domains in Strato's DNS
         # automatically but name no include for other DNS hosts that we could confirm:
         # left empty, so the check does not claim a missing include it cannot know.
+        # No send limit per hour or minute documented that we could confirm: empty.
     ),
     Provider(
         "all-inkl",
@@ -82,6 +97,7 @@ PROVIDERS = (
         # https://all-inkl.com/wichtig/anleitungen/kas/tools/dns-werkzeuge/spf-eintrag-anlegen_482.html
         # and the KAS default record "v=spf1 a mx include:spf.kasserver.com ~all".
         # MX hosts are per server (w0xxxxxx.kasserver.com): not guessed here.
+        # No send limit per hour or minute documented that we could confirm: empty.
         spf_include="spf.kasserver.com",
     ),
     Provider(
@@ -103,6 +119,8 @@ PROVIDERS = (
         spf_include="_spf.google.com",
         dkim=DKIM_GOOGLE,
         mx=((1, "smtp.google.com"),),
+        # Google documents daily limits only (https://support.google.com/a/answer/166852,
+        # 500 a day for Gmail accounts): no limit per hour or minute, left empty.
     ),
     Provider(
         "microsoft365",
@@ -124,6 +142,9 @@ PROVIDERS = (
         spf_include="spf.protection.outlook.com",
         dkim=DKIM_MICROSOFT,
         mx=((0, "{domain}.mail.protection.outlook.com"),),
+        # https://learn.microsoft.com/office365/servicedescriptions/exchange-online-service-description/exchange-online-limits#sending-limits
+        # "Message rate limit: 30 messages per minute" (and 10,000 recipients a day).
+        send_limit=(30, PER_MINUTE),
     ),
 )
 
@@ -184,6 +205,8 @@ def as_json_data():
             "domains": list(provider.domains),
             "hint": str(provider.hint),
             "auth_method": provider.auth_method,
+            "send_limit": provider.send_limit[0] if provider.send_limit else None,
+            "send_limit_period": provider.send_limit[1] if provider.send_limit else PER_HOUR,
         }
         for provider in PROVIDERS
     }
@@ -193,6 +216,8 @@ def as_json_data():
         "port": None,
         "domains": [],
         "hint": str(OTHER_HINT),
+        "send_limit": None,
+        "send_limit_period": PER_HOUR,
     }
     return data
 

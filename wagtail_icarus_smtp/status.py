@@ -46,6 +46,7 @@ class Category(models.TextChoices):
     PASSWORD_UNREADABLE = "password_unreadable", _("Stored password unreadable")
     OAUTH_TOKEN = "oauth_token", _("Sign-in token refused")
     CREDENTIALS_EXPIRED = "credentials_expired", _("Sign-in credentials expired")
+    RATE_LIMITED = "rate_limited", _("Sending limit reached")
     PROTOCOL = "protocol", _("Unexpected server answer")
 
 
@@ -112,6 +113,17 @@ CATEGORY_HELP = {
             "new expiry date, and save."
         ),
     ),
+    Category.RATE_LIMITED: (
+        _(
+            "The provider limits how many e-mails this mailbox may send in a given time, "
+            "and the limit is reached for now."
+        ),
+        _(
+            "Nothing to change: the e-mails wait and go out by themselves once the time "
+            "window has passed. If this happens often, enter your provider's limit in "
+            "“max. e-mails”."
+        ),
+    ),
     Category.PROTOCOL: (
         _("The mail server answered unexpectedly."),
         _("Check the server's reply; contact your provider if the problem persists."),
@@ -142,5 +154,6 @@ CATEGORY_FIELDS = {
     Category.SENDER_REJECTED: ("email",),
     Category.HOST_NOT_ALLOWED: ("host",),
     Category.PASSWORD_UNREADABLE: ("password",),
+    Category.RATE_LIMITED: ("send_limit",),
     Category.PROTOCOL: (),
 }

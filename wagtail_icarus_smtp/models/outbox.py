@@ -67,7 +67,11 @@ class OutboxMessage(models.Model):
         verbose_name = _("outgoing message")
         verbose_name_plural = _("outgoing messages")
         ordering = ["created_at", "pk"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="icarus_outbox_due")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="icarus_outbox_due"),
+            # The send limit counts what went out in its window (``outbox/pacing``).
+            models.Index(fields=["sent_at"], name="icarus_outbox_sent"),
+        ]
 
     def __str__(self):
         return f"{self.message_id} {self.status}"

@@ -14,7 +14,7 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from wagtail.contrib.settings.models import BaseGenericSetting, register_setting
 
-from .. import conf
+from .. import conf, providers
 from .. import status as states
 from ..exceptions import PasswordUnreadable
 from ..smtp import crypto
@@ -53,6 +53,11 @@ SECRET_COLUMNS = {
     "oauth_client_secret": "_oauth_client_secret_encrypted",
     "google_service_account": "_google_service_account_encrypted",
 }
+
+
+class SendLimitPeriod(models.TextChoices):
+    HOUR = providers.PER_HOUR, _("per hour")
+    MINUTE = providers.PER_MINUTE, _("per minute")
 
 
 class AuthMethod(models.TextChoices):
@@ -141,6 +146,22 @@ class SmtpSettings(BaseGenericSetting, OAuthFields):
             "registration. You are warned 30 and 7 days before."
         ),
     )
+    send_limit = models.PositiveIntegerField(
+        _("max. e-mails"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "The most e-mails your provider lets this mailbox send per hour or minute; "
+            "the site sends no faster. Filled in from the provider's documentation when "
+            "you pick a provider; empty: no limit."
+        ),
+    )
+    send_limit_period = models.CharField(
+        _("per"),
+        max_length=10,
+        choices=SendLimitPeriod.choices,
+        default=providers.PER_HOUR,
+    )
     enabled = models.BooleanField(
         _("SMTP mail sending"),
         default=False,
@@ -183,6 +204,15 @@ class SmtpSettings(BaseGenericSetting, OAuthFields):
     def secret_field(self):
         """The form field of the chosen method's secret (password, client secret, key)."""
         return METHOD_FIELDS[self.method][-1]
+
+    @property
+    def send_rate(self):
+        """``(count, seconds)``: at most ``count`` e-mails per window of ``seconds``;
+        ``()`` when no limit is set."""
+        if not self.send_limit:
+            return ()
+        window = providers.WINDOW_SECONDS.get(self.send_limit_period, 3600)
+        return (self.send_limit, window)
 
     def connection_data(self):
         return tuple(getattr(self, name) for name in CONNECTION_FIELDS)
@@ -309,6 +339,10 @@ class SmtpLiveConfiguration(OAuthFields):
     port = models.PositiveIntegerField()
     version = models.PositiveIntegerField()
     promoted_at = models.DateTimeField(default=timezone.now)
+    #: The provider answered with a temporary send limit (``rate_limited``): the outbox
+    #: sends nothing through this configuration before then (``outbox/pacing``).
+    paused_until = models.DateTimeField(_("sending paused until"), null=True, blank=True)
+    pause_reply = models.CharField(_("server reply"), max_length=500, blank=True)
 
     class Meta:
         verbose_name = _("live SMTP configuration")

@@ -1,7 +1,7 @@
 """The live configuration: promoted from a tested draft, read by the email backend."""
 
 import dataclasses
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 
@@ -44,6 +44,8 @@ def promote(settings_pk, version, *, duration, user=None):
                 "port": smtp_settings.port,
                 **{name: getattr(smtp_settings, name) for name in OAUTH_COLUMNS},
                 "version": version,
+                "paused_until": None,
+                "pause_reply": "",
             },
         )
         transaction.on_commit(lambda: signals.sending_possible.send(sender=SmtpSettings))
@@ -60,6 +62,11 @@ class Sending:
     from_name: str = ""
     reason: str = ""
     settings_pk: int | None = None
+    #: ``(count, seconds)``: the outbox sends at most ``count`` e-mails per ``seconds``
+    #: through this mailbox (the editor's "max. e-mails"); ``()``: no limit.
+    send_rate: tuple = ()
+    #: The provider answered that its send limit is reached: nothing goes out before.
+    paused_until: datetime | None = None
 
 
 def load():
@@ -75,15 +82,23 @@ def load():
     if not headers.is_safe_sender(smtp_settings.from_name, live.email):
         return Sending(None, reason=UNSAFE_SENDER, settings_pk=smtp_settings.pk)
     try:
-        return sending_for(live, from_name=smtp_settings.from_name)
+        return sending_for(
+            live, from_name=smtp_settings.from_name, send_rate=smtp_settings.send_rate
+        )
     except PasswordUnreadable:
         return Sending(None, reason=PASSWORD_UNREADABLE, settings_pk=smtp_settings.pk)
 
 
-def sending_for(live, *, from_name=""):
+def sending_for(live, *, from_name="", send_rate=()):
     """A ``Sending`` through the live configuration row ``live``, whether sending is
     switched on or not (the health check, notices to the owners).
 
     Raises ``PasswordUnreadable`` when the stored password cannot be decrypted.
     """
-    return Sending(credentials.mailbox(live), from_name=from_name, settings_pk=live.settings_id)
+    return Sending(
+        credentials.mailbox(live),
+        from_name=from_name,
+        settings_pk=live.settings_id,
+        send_rate=send_rate,
+        paused_until=live.paused_until,
+    )

@@ -29,6 +29,14 @@ URL_SAFE_TO_STANDARD = str.maketrans("-_", "+/")
 #: (reply code or None, enhanced code or None, text pattern or None) -> category.
 #: The first matching rule wins; ``None`` matches anything.
 REPLY_RULES = [
+    # A provider's temporary send limit (IONOS "450 Mail send limit exceeded", Gmail
+    # "421 4.7.0 Try again later", Microsoft "554 5.2.0 …SubmissionQuotaExceeded…"):
+    # before the rules below, whose enhanced codes a rate-limit reply may share.
+    (450, None, r"limit exceeded", Category.RATE_LIMITED),
+    (451, "4.7.0", r"rate", Category.RATE_LIMITED),
+    (451, None, r"rate limit", Category.RATE_LIMITED),
+    (421, "4.7.0", r"try again later", Category.RATE_LIMITED),
+    (None, None, r"SubmissionQuotaExceeded", Category.RATE_LIMITED),
     (534, "5.7.9", None, Category.APP_PASSWORD_REQUIRED),
     (None, None, r"application-specific password", Category.APP_PASSWORD_REQUIRED),
     (None, "5.7.139", None, Category.AUTH_DISABLED),
