@@ -47,6 +47,9 @@ DEFAULTS = {
     "RETRY_DELAY": 60,
     # Longest wait between two attempts (seconds).
     "RETRY_MAX_DELAY": 3600,
+    # Seconds the outbox pauses when the provider answers that its send limit is
+    # reached and no limit ("max. e-mails") is set (with one: the limit's window).
+    "SEND_PAUSE": 900,
     # A message still not delivered this many seconds after it was accepted has failed.
     "MAX_AGE": 2 * 24 * 3600,
     # Days after which message bodies (they hold password-reset links) are deleted.

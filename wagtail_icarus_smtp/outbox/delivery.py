@@ -27,7 +27,7 @@ from ..models import OutboxMessage
 from ..models.outbox import DEFERRED, FAILED, HELD, QUEUED
 from ..setup import live
 from ..smtp import addresses, failures, headers, transport
-from . import alerts, wakeup
+from . import alerts, pacing, wakeup
 from .intake import accept
 from .leases import claim, claimable
 from .store import Batch, Result, recipient_outcomes, refusal_failure, via
@@ -87,6 +87,9 @@ def _send_one(client, batch, row, sending, seconds):
         refused = error.recipients
     except smtplib.SMTPResponseException as error:
         failure = failures.classify(error, secrets=secrets)
+        if pacing.pause_for(failure, sending):  # the provider's send limit: stop here
+            batch.finish(row, DEFERRED, failure)
+            return False
         temporary = 400 <= error.smtp_code < 500
         batch.finish(row, DEFERRED if temporary else FAILED, failure)
         if error.smtp_code == 421:
@@ -106,11 +109,13 @@ def _send_one(client, batch, row, sending, seconds):
     if ended:  # smtplib stopped at the 421: nothing was sent, later recipients untried
         batch.session_ended = failures.classify(smtplib.SMTPResponseException(*ended[0]))
         batch.finish(row, DEFERRED, batch.session_ended)
+        if pacing.pause_for(batch.session_ended, sending):
+            batch.session_ended = None  # paused: the rest goes back untried
         return False
     outcome = recipient_outcomes(row, refused)
     failure = refusal_failure(refused) if refused else None
     batch.finish(row, outcome, failure, _refused_json(refused))
-    return True
+    return not pacing.pause_for(failure, sending)
 
 
 def _refused_json(refused):
@@ -133,7 +138,11 @@ def deliver(*, ids=None, sending=None, limit=None):
         if ids is not None:
             held = held.filter(pk__in=ids)
         return Result(held=held.update(status=HELD, lease_token="", lease_expires_at=None))
-    rows, token = claim(ids=ids, limit=limit or (None if ids else conf.get("OUTBOX_BATCH_SIZE")))
+    limit = limit or (None if ids else conf.get("OUTBOX_BATCH_SIZE"))
+    with pacing.room(sending) as allowed:  # the provider's send limit, or its pause
+        if allowed == 0:
+            return Result()
+        rows, token = claim(ids=ids, limit=pacing.limited(limit, allowed))
     return _send_claimed(rows, token, sending)
 
 
@@ -160,6 +169,9 @@ def _deliver_batch(batch, sending, seconds):
         client = transport.connect(sending.mailbox, transport.Deadline(seconds))
     except failures.EXCHANGE_ERRORS as error:
         failure = failures.classify(error, secrets=secrets)
+        if pacing.pause_for(failure, sending):  # not a failure: the rows wait unchanged
+            batch.give_back(batch.rows)
+            return
         batch.result.connection_failure = failure
         for row in batch.rows:
             batch.finish(row, DEFERRED, failure)
@@ -218,8 +230,10 @@ def deliver_accepted(rows, sending, timeout=None):
     """Right after the caller's commit: send the rows it just handed over (accepted
     with ``claimed=True``), in its process, over one connection."""
     start = time.monotonic()
+    token = rows[0].lease_token
+    rows, waiting = pacing.within(rows, sending)  # over the send limit: a worker's later
     try:
-        result = _send_claimed(rows, rows[0].lease_token, sending, timeout)
+        result = _send_claimed(rows, token, sending, timeout)
     except Exception as error:
         # Whatever went wrong here must not turn the caller's committed work (a
         # booking) into an error page: the rows not yet sent go back to a worker.
@@ -230,9 +244,10 @@ def deliver_accepted(rows, sending, timeout=None):
             failures.mask(str(error), [sending.mailbox.password]),
         )
         result = Result()
-        batch = Batch(rows, rows[0].lease_token)
+        batch = Batch(rows, token)
         batch.give_back(rows)  # only rows still leased: those already sent keep their status
         result.released = batch.result.released
+    result.released += waiting
     logger.debug("Delivered %s in %.3f s", result, time.monotonic() - start)
     if result.released:
         queue.enqueue_delivery()
