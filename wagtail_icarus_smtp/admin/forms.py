@@ -93,7 +93,9 @@ class SmtpSettingsForm(WagtailAdminModelForm):
         label=_("Provider"),
         required=False,
         choices=providers.choices,
-        help_text=_("Fills in server and port for the common providers."),
+        help_text=_(
+            "Fills in server, port and the provider's send limit for the common providers."
+        ),
     )
 
     def __init__(self, *args, **kwargs):
@@ -138,6 +140,9 @@ class SmtpSettingsForm(WagtailAdminModelForm):
         value = self.cleaned_data["from_name"].strip()
         headers.check_display_name(value)
         return value
+
+    def clean_send_limit(self):
+        return self.cleaned_data.get("send_limit") or None  # 0: no limit, as empty
 
     def clean_email(self):
         value = self.cleaned_data["email"].strip()
@@ -274,6 +279,8 @@ class SmtpSettingsForm(WagtailAdminModelForm):
             cleaned_data["host"] = preset.host
             if not cleaned_data.get("port") and "port" not in self.errors:
                 cleaned_data["port"] = preset.port
+            if preset.send_limit and not cleaned_data.get("send_limit"):
+                cleaned_data["send_limit"], cleaned_data["send_limit_period"] = preset.send_limit
         if self.target_changed():
             self._check_target_change()
         return cleaned_data

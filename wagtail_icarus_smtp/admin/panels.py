@@ -10,7 +10,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
-from wagtail.admin.panels import FieldPanel, MultiFieldPanel, Panel
+from wagtail.admin.panels import FieldPanel, FieldRowPanel, MultiFieldPanel, Panel
 from wagtail.admin.templatetags.wagtailadmin_tags import formattedfield
 from wagtail.admin.widgets import SwitchInput
 
@@ -231,6 +231,10 @@ def settings_panels():
                 MethodRequiredFieldPanel("google_service_account", methods=[GOOGLE]),
                 RequiredFieldPanel("host"),
                 RequiredFieldPanel("port"),
+                FieldRowPanel(
+                    [FieldPanel("send_limit"), FieldPanel("send_limit_period")],
+                    heading=_("Provider's send limit"),
+                ),
                 FieldPanel("confirm_password"),
             ],
             heading=_("Access data"),

@@ -191,7 +191,9 @@ def _add_sending_state(report, smtp_settings):
     value = sending_state.state(smtp_settings, report["alerts"], report["outbox"])
     report["sending_state"] = value
     report["can_send"] = value == sending_state.ON
-    report["sending_note"] = sending_state.note(value, report["outbox"])
+    report["sending_note"] = sending_state.note(value, report["outbox"], smtp_settings)
+    until = sending_state.paused_until(smtp_settings)
+    report["paused_until"] = until.isoformat() if until is not None else None
     report["sending_badge"] = sending_state.badge(value, report["enabled_label"], report["outbox"])
     report["sending_class"] = sending_state.badge_class(value)
     report["action"] = str(sending_state.action(report["status"], value, report["action"]))

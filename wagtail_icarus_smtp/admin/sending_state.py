@@ -6,6 +6,9 @@ active alerts and the outbox summary. Whenever mail cannot go out, every place s
 and how many messages wait.
 """
 
+from django.utils import timezone
+from django.utils.formats import date_format, time_format
+from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -22,6 +25,9 @@ FAILING = "failing"
 #: Switched on and working, but messages wait for a retry (a provider's rate limit,
 #: a temporary refusal).
 RETRYING = "retrying"
+#: Switched on and working, but the provider answered that its send limit is reached:
+#: nothing goes out before the pause ends (``outbox/pacing``). Not a failure.
+PAUSED = "paused"
 
 
 def state(smtp_settings, alerts, summary):
@@ -32,9 +38,37 @@ def state(smtp_settings, alerts, summary):
         return NOT_LIVE
     if any(alert["kind"] == LIVE_NOT_WORKING for alert in alerts):
         return FAILING
+    if paused_until(smtp_settings) is not None:
+        return PAUSED
     if summary["deferred"]:
         return RETRYING
     return ON
+
+
+def paused_until(smtp_settings):
+    """When the pause of the live configuration ends (a provider's send limit), or
+    ``None`` when sending is not paused."""
+    live = smtp_settings.live_config
+    until = live.paused_until if live is not None else None
+    return until if until is not None and until > timezone.now() else None
+
+
+def _clock(value):
+    """ "14:05" today, else a short date and time, in the site's time zone."""
+    value = localtime(value)
+    if value.date() == localtime().date():
+        return time_format(value, "TIME_FORMAT")
+    return date_format(value, "SHORT_DATETIME_FORMAT")
+
+
+def _pause_text(smtp_settings):
+    live = smtp_settings.live_config
+    text = _(
+        "Sending paused until %(time)s: the provider limits how many e-mails this "
+        "mailbox may send (%(reply)s). The e-mails wait and go out by themselves then."
+    )
+    reply = live.pause_reply or _("no reply text")
+    return text % {"time": _clock(paused_until(smtp_settings)), "reply": reply}
 
 
 def _waiting(count):
@@ -45,8 +79,9 @@ def _waiting(count):
     ) % {"count": count}
 
 
-def note(value, summary):
-    """Why no mail goes out now and how many wait (translated); ``""`` when it does."""
+def note(value, summary, smtp_settings=None):
+    """Why no mail goes out now and how many wait (translated); ``""`` when it does.
+    ``smtp_settings``: for ``PAUSED``, whose pause (until when, the provider's reply)."""
     texts = {
         OFF: _(
             "SMTP mail sending is switched off: the site sends no e-mails, customers "
@@ -60,6 +95,7 @@ def note(value, summary):
         ),
         FAILING: "",  # the active alert (shown beside it) says why
         RETRYING: _("Some e-mails could not be delivered yet; they are retried automatically."),
+        PAUSED: _pause_text(smtp_settings) if value == PAUSED else "",
     }
     if value == ON:
         return ""
@@ -75,6 +111,7 @@ def badge(value, enabled_label, summary):
         NOT_LIVE: _("Enabled, but nothing can be sent yet"),
         FAILING: _("Enabled, but sending fails"),
         RETRYING: _("Enabled, sending delayed"),
+        PAUSED: _("Enabled, paused by the provider's send limit"),
     }
     count = summary["waiting"]
     if not count or value == ON:

@@ -16,6 +16,8 @@
     const presets = JSON.parse(data.textContent);
     const host = byName("host");
     const port = byName("port");
+    const limit = byName("send_limit");
+    const period = byName("send_limit_period");
     const email = byName("email");
     const hintBox = document.querySelector("[data-icarus-provider-hint]");
     const suggestionBox = document.querySelector("[data-icarus-provider-suggestion]");
@@ -53,6 +55,9 @@
       }
       setValue(host, preset.host);
       setValue(port, preset.port);
+      // The provider's documented send limit; empty where it documents none.
+      if (limit) setValue(limit, preset.send_limit === null ? "" : preset.send_limit);
+      if (period) setValue(period, preset.send_limit_period);
     }
 
     // "smtp.ionos.de:587" typed into the server field: the port goes to its own field
