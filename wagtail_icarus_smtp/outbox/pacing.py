@@ -103,12 +103,18 @@ def pause_for(failure, sending):
     """When ``failure`` is a provider's send limit (``rate_limited``): pause the outbox
     for ``sending``'s configuration until the window has passed, schedule the drain for
     then, and return True. Any other failure: False (nothing done)."""
+    return pause(failure, sending.settings_pk, sending.send_rate)
+
+
+def pause(failure, settings_pk, send_rate):
+    """``pause_for`` by the settings' primary key and ``send_rate`` (the health check,
+    which has no ``Sending``)."""
     if failure is None or failure.category != Category.RATE_LIMITED:
         return False
-    seconds = sending.send_rate[1] if sending.send_rate else conf.get("SEND_PAUSE")
+    seconds = send_rate[1] if send_rate else conf.get("SEND_PAUSE")
     until = timezone.now() + timedelta(seconds=seconds)
     SmtpLiveConfiguration.objects.filter(
-        Q(paused_until__isnull=True) | Q(paused_until__lt=until), settings_id=sending.settings_pk
+        Q(paused_until__isnull=True) | Q(paused_until__lt=until), settings_id=settings_pk
     ).update(paused_until=until, pause_reply=failure.reply[:500])
     queue.schedule_delivery(until)
     return True

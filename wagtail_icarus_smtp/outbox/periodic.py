@@ -4,7 +4,7 @@ the live configuration, evaluate alerts, drain what is due, purge old bodies).""
 from .. import status
 from ..models import SmtpSettings
 from ..setup import health
-from . import alerts, delivery, housekeeping, wakeup
+from . import alerts, delivery, housekeeping, pacing, wakeup
 
 
 def drain():
@@ -30,6 +30,8 @@ def health_check():
         housekeeping.purge()
         return {"status": "not_configured"}
     failure = health.check(smtp_settings, live_row)
+    if pacing.pause(failure, smtp_settings.pk, smtp_settings.send_rate):
+        failure = None  # the provider's send limit: the mailbox works, the outbox waits
     alerts.evaluate(live_failure=failure, live_ok=failure is None)
     if failure is None and smtp_settings.enabled:
         drain()

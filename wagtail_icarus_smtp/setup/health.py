@@ -36,7 +36,10 @@ def check(smtp_settings, live_row):
 
 
 def _record(smtp_settings, version, failure):
-    """A history row only when the state of the live configuration changed."""
+    """A history row only when the state of the live configuration changed. A
+    provider's send limit is no change: the login worked (the outbox pauses)."""
+    if failure is not None and failure.category == status.Category.RATE_LIMITED:
+        return None
     value = status.FAILED if failure else status.COMPLETE
     category = failure.category if failure else ""
     last = smtp_settings.events.filter(version=version, kind="").first()
