@@ -11,8 +11,9 @@ whole when the provider answers that its limit is reached (category ``rate_limit
 * **Pause** (``pause_for``): a rate-limit reply stops the batch; the rows not yet tried
   go back unchanged, and nothing is claimed through this configuration before
   ``paused_until`` (the limit's window, or ``ICARUS_SMTP_SEND_PAUSE`` seconds when no
-  limit is set). A drain is scheduled for when the pause ends. A pause is not a
-  failure: it raises no alert.
+  limit is set). A drain is scheduled for when the pause ends; the first claim after
+  it forgets the pause and makes the refused rows due. A pause is not a failure: it
+  raises no alert.
 """
 
 import contextlib
@@ -25,7 +26,7 @@ from django.utils import timezone
 
 from .. import conf, queue
 from ..models import OutboxMessage, SmtpLiveConfiguration
-from ..models.outbox import SENDING
+from ..models.outbox import DEFERRED, SENDING
 from ..status import Category
 from .store import Batch, via
 
@@ -51,6 +52,8 @@ def room(sending, *, token=""):
         queue.schedule_delivery(until)
         yield 0
         return
+    if sending.paused_until is not None:
+        _resume(sending, now)
     if not sending.send_rate:
         yield None
         return
@@ -74,6 +77,18 @@ def room(sending, *, token=""):
         if not left:
             queue.schedule_delivery(_reopens(sending, since, seconds, now))
         yield left
+
+
+def _resume(sending, now):
+    """The pause has ended: forget it, and the rows the provider refused with its limit
+    are due now (their backoff may reach past the pause), once."""
+    ended = SmtpLiveConfiguration.objects.filter(
+        settings_id=sending.settings_pk, paused_until__lte=now
+    ).update(paused_until=None, pause_reply="")
+    if ended:
+        OutboxMessage.objects.filter(
+            status=DEFERRED, last_category=Category.RATE_LIMITED, next_attempt_at__gt=now
+        ).update(next_attempt_at=now)
 
 
 def _fresh(live_rows, sending):
