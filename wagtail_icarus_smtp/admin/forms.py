@@ -116,6 +116,8 @@ class SmtpSettingsForm(WagtailAdminModelForm):
         self.fields["from_name"].widget.attrs.pop("maxlength", None)
         if "auth_method" in self.fields:
             self.fields["auth_method"].required = False  # left out: the stored method
+        if "send_limit_period" in self.fields:
+            self.fields["send_limit_period"].required = False  # left out: per hour
 
     def missing_fields(self):
         """Required fields that are still empty, for display only (red frames).
@@ -143,6 +145,9 @@ class SmtpSettingsForm(WagtailAdminModelForm):
 
     def clean_send_limit(self):
         return self.cleaned_data.get("send_limit") or None  # 0: no limit, as empty
+
+    def clean_send_limit_period(self):
+        return self.cleaned_data.get("send_limit_period") or providers.PER_HOUR
 
     def clean_email(self):
         value = self.cleaned_data["email"].strip()

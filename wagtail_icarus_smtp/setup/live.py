@@ -35,6 +35,10 @@ def promote(settings_pk, version, *, duration, user=None):
         smtp_settings = SmtpSettings.objects.select_for_update().get(pk=settings_pk)
         if smtp_settings.version != version:
             return None
+        # The provider's send limit belongs to a mailbox: another one starts unpaused.
+        SmtpLiveConfiguration.objects.filter(settings=smtp_settings).exclude(
+            email=smtp_settings.email, host=smtp_settings.host, port=smtp_settings.port
+        ).update(paused_until=None, pause_reply="")
         SmtpLiveConfiguration.objects.update_or_create(
             settings=smtp_settings,
             defaults={
@@ -44,8 +48,6 @@ def promote(settings_pk, version, *, duration, user=None):
                 "port": smtp_settings.port,
                 **{name: getattr(smtp_settings, name) for name in OAUTH_COLUMNS},
                 "version": version,
-                "paused_until": None,
-                "pause_reply": "",
             },
         )
         transaction.on_commit(lambda: signals.sending_possible.send(sender=SmtpSettings))
