@@ -89,6 +89,42 @@ PROVIDER_REPLIES = [
         "sender_rejected",
     ),
     (smtplib.SMTPResponseException, 554, "5.0.0 Something unusual", "protocol"),
+    # A provider's temporary send limit (issue 11.6).
+    (
+        smtplib.SMTPSenderRefused,
+        450,
+        "Requested mail action not taken: mailbox unavailable\nMail send limit exceeded.",
+        "rate_limited",
+    ),
+    (smtplib.SMTPSenderRefused, 451, "4.7.0 Rate limit exceeded, try again later", "rate_limited"),
+    (smtplib.SMTPSenderRefused, 451, "Rate limit reached for this mailbox", "rate_limited"),
+    (
+        smtplib.SMTPSenderRefused,
+        421,
+        "4.7.0 Try again later, closing connection. (MAIL)",
+        "rate_limited",
+    ),
+    (
+        smtplib.SMTPDataError,
+        554,
+        "5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to "
+        "process message due to a permanent exception",
+        "rate_limited",
+    ),
+    # Not ours: a session limit (a new connection helps) and the recipient's own rate.
+    (
+        smtplib.SMTPResponseException,
+        421,
+        "4.7.0 Too many messages in this session, closing connection",
+        "protocol",
+    ),
+    (
+        smtplib.SMTPResponseException,
+        450,
+        "4.2.1 The user you are trying to contact is receiving mail at a rate that "
+        "prevents additional messages from being delivered.",
+        "protocol",
+    ),
 ]
 
 
