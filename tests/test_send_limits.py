@@ -4,10 +4,12 @@ a provider's rate-limit reply pauses it as a whole until the window has passed.
 Against the real local TLS server, which replays the providers' own replies once a
 number of messages went through."""
 
+import threading
 from datetime import timedelta
 
 import pytest
 from django.core.mail import EmailMessage
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone, translation
 from django_q.models import Schedule
@@ -271,3 +273,52 @@ def test_a_pause_from_the_live_configuration_reaches_every_worker(limited_server
     send(1)
     assert live.load().paused_until == live_row().paused_until
     assert outbox.deliver(sending=live.load()).attempted == 0
+
+
+def test_sending_in_the_request_keeps_to_the_pause_and_the_limit(limited_server, settings):
+    """``ICARUS_SMTP_SEND_IN_REQUEST``: the request sends only what the limit allows;
+    the rest waits in the outbox for a worker, as while paused."""
+    server = limited_server()
+    configure(server, send_limit="2", send_limit_period="hour")
+    settings.ICARUS_SMTP_SEND_IN_REQUEST = True
+    send(3)
+    assert [row.status for row in rows()] == ["sent", "sent", "queued"]
+    assert [row.attempts for row in rows()] == [1, 1, 0]
+
+    SmtpLiveConfiguration.objects.update(
+        paused_until=timezone.now() + timedelta(minutes=5), pause_reply="450 Mail send limit"
+    )
+    SmtpSettings.objects.update(send_limit=None)
+    send(1)
+    assert len(server.messages) == 2  # paused: the request did not even connect
+    assert rows()[-1].status == "queued"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_several_workers_together_send_no_more_than_the_limit(limited_server):
+    server = limited_server()
+    configure(server, enabled=None, send_limit="3", send_limit_period="minute")
+    send(8)
+    SmtpSettings.objects.update(enabled=True)
+    OutboxMessage.objects.update(status="queued")
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def work():
+        try:
+            barrier.wait(timeout=10)
+            outbox.deliver(sending=live.load())
+        except Exception as error:  # reported by the assertion below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert len(server.messages) == 3
+    assert sorted(row.status for row in rows()) == ["queued"] * 5 + ["sent"] * 3
