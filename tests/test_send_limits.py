@@ -180,6 +180,10 @@ def test_the_status_page_shows_the_pause_and_when_it_ends(
     assert data["sending_state"] == "paused"
     assert data["paused_until"] == paused_until.isoformat()
     assert data["alerts"] == []
+    assert data["action"] == (
+        "SMTP-Verbindung erfolgreich. Der Versand ist wegen des Versandlimits des "
+        "Anbieters pausiert."
+    )
     assert expected in page
     assert "Aktiviert, pausiert wegen des Versandlimits des Anbieters" in page
 

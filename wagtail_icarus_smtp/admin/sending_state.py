@@ -133,4 +133,6 @@ def action(report_status, value, default):
         return _("The SMTP connection works. Sending is switched off: no e-mails are sent.")
     if value == FAILING:
         return _("The test succeeded, but sending does not work at the moment.")
+    if value == PAUSED:
+        return _("The SMTP connection works. Sending is paused by the provider's send limit.")
     return default
