@@ -25,6 +25,7 @@ from wagtail_icarus_smtp.models import (
     SmtpLiveConfiguration,
     SmtpSettings,
 )
+from wagtail_icarus_smtp.outbox import periodic
 from wagtail_icarus_smtp.setup import live
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("our_backend")]
@@ -326,3 +327,18 @@ def test_several_workers_together_send_no_more_than_the_limit(limited_server):
     assert errors == []
     assert len(server.messages) == 3
     assert sorted(row.status for row in rows()) == ["queued"] * 5 + ["sent"] * 3
+
+
+def test_the_health_check_hearing_the_limit_pauses_without_a_failure_or_alert(limited_server):
+    server = limited_server()
+    smtp_settings = configure(server)
+    events = smtp_settings.events.count()
+    server.limit_reply = smtpservers.format_reply(RATE)  # at MAIL FROM, as the probe asks
+
+    assert periodic.health_check()["status"] == "complete"
+
+    assert live_row().paused_until > timezone.now()
+    assert live_row().pause_reply.startswith("451 4.7.0 Rate limit exceeded")
+    assert SmtpSettings.load().events.count() == events  # no "failed" row in the history
+    assert SmtpSettings.load().status == "complete"
+    assert not AlertState.objects.filter(active=True).exists()
