@@ -134,8 +134,10 @@ class PostfixDovecot(_MailServer):
     logins (``smtpd_sasl_type = dovecot``) against a password file; accepted mail is
     discarded. ``users``: login -> password (UTF-8 allowed, as Dovecot stores it)."""
 
-    def __init__(self, users: dict[str, str], ca: TestCA) -> None:
+    def __init__(self, users: dict[str, str], ca: TestCA, main_cf: str = "") -> None:
         super().__init__(users, ca)
+        #: Extra ``main.cf`` lines, e.g. anvil's rate limits.
+        self.main_cf = main_cf
         self.dovecot: subprocess.Popen | None = None
         self.master: subprocess.Popen | None = None
 
@@ -211,7 +213,8 @@ class PostfixDovecot(_MailServer):
                 smtpd_recipient_restrictions = permit_sasl_authenticated, reject
                 smtpd_sender_restrictions = reject_sender_login_mismatch
                 smtpd_sender_login_maps = inline:{{ {self._login_map()} }}
-            """),
+            """)
+            + textwrap.dedent(self.main_cf),
             encoding="utf-8",
         )
         (config / "master.cf").write_text(

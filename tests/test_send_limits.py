@@ -14,8 +14,8 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django_q.models import Schedule
 
-from tests import smtpservers
-from tests.conftest import MAILBOX, PASSWORD
+from tests import mailservers, smtpservers
+from tests.conftest import MAILBOX, PASSWORD, UMLAUT_PASSWORD
 from tests.utils import XHR, committed, configure, edit_url, german, submit
 from wagtail_icarus_smtp import outbox, providers, queue
 from wagtail_icarus_smtp.backends import EmailBackend
@@ -342,3 +342,40 @@ def test_the_health_check_hearing_the_limit_pauses_without_a_failure_or_alert(li
     assert SmtpSettings.load().events.count() == events  # no "failed" row in the history
     assert SmtpSettings.load().status == "complete"
     assert not AlertState.objects.filter(active=True).exists()
+
+
+@pytest.fixture
+def postfix_limited(ca, trust):
+    """Postfix + Dovecot with anvil's message rate limit switched on for loopback."""
+    mailservers.require(mailservers.POSTFIX_MASTER, mailservers.DOVECOT)
+    main_cf = """\
+        smtpd_client_event_limit_exceptions =
+        smtpd_client_message_rate_limit = 3
+        anvil_rate_time_unit = 60s
+    """
+    with mailservers.PostfixDovecot({MAILBOX: UMLAUT_PASSWORD}, ca, main_cf=main_cf) as server:
+        trust(server.port)
+        yield server
+
+
+def test_postfix_anvil_rate_limit_pauses_the_outbox(postfix_limited, smtp_editor):
+    form = submit(
+        user=smtp_editor, port=str(postfix_limited.port), password=UMLAUT_PASSWORD, enabled=None
+    )
+    assert not form.errors, form.errors
+    assert SmtpSettings.load().live_config is not None  # the test's MAIL FROM counts too
+    send(5)
+    SmtpSettings.objects.update(enabled=True)
+    OutboxMessage.objects.update(status="queued")
+
+    outbox.drain()
+
+    statuses = [row.status for row in rows()]
+    refused = rows()[statuses.index("deferred")]
+    assert refused.last_category == "rate_limited"
+    assert refused.last_reply.startswith("450 4.7.1 Error: too much mail from 127.0.0.1")
+    after = statuses[statuses.index("deferred") + 1 :]
+    assert set(after) == {"queued"} and len(after) >= 2  # untried, back unchanged
+    assert set(statuses[: statuses.index("deferred")]) == {"sent"}
+    assert live_row().paused_until > timezone.now()
+    assert outbox.drain().attempted == 0  # paused

@@ -37,6 +37,13 @@ REPLY_RULES = [
     (451, None, r"rate limit", Category.RATE_LIMITED),
     (421, "4.7.0", r"try again later", Category.RATE_LIMITED),
     (None, None, r"SubmissionQuotaExceeded", Category.RATE_LIMITED),
+    # Postfix's anvil (smtpd_client_message_rate_limit and friends), as hosters run it.
+    (
+        None,
+        None,
+        r"error: too (much mail|many recipients|many messages) from",
+        Category.RATE_LIMITED,
+    ),
     (534, "5.7.9", None, Category.APP_PASSWORD_REQUIRED),
     (None, None, r"application-specific password", Category.APP_PASSWORD_REQUIRED),
     (None, "5.7.139", None, Category.AUTH_DISABLED),
