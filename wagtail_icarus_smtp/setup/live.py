@@ -72,12 +72,20 @@ def load():
         return Sending(None, reason=DISABLED, settings_pk=smtp_settings.pk)
     if live is None:
         return Sending(None, reason=NOT_CONFIGURED, settings_pk=smtp_settings.pk)
-    if not headers.is_safe_sender(smtp_settings.from_name, live.email):
+    return through(smtp_settings, live)
+
+
+def through(smtp_settings, row):
+    """A ``Sending`` through ``row`` (the live configuration, or a complete draft: the
+    settings themselves) under the page's display name — or why it cannot send: an
+    unsafe display name, a password that cannot be decrypted."""
+    if not headers.is_safe_sender(smtp_settings.from_name, row.email):
         return Sending(None, reason=UNSAFE_SENDER, settings_pk=smtp_settings.pk)
     try:
-        return sending_for(live, from_name=smtp_settings.from_name)
+        mailbox = credentials.mailbox(row)
     except PasswordUnreadable:
         return Sending(None, reason=PASSWORD_UNREADABLE, settings_pk=smtp_settings.pk)
+    return Sending(mailbox, from_name=smtp_settings.from_name, settings_pk=smtp_settings.pk)
 
 
 def sending_for(live, *, from_name=""):
