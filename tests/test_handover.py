@@ -172,3 +172,17 @@ def test_ten_thousand_queued_are_all_delivered_by_the_worker_alone(server, no_in
     assert OutboxMessage.objects.filter(status="sent").count() == count
     received = {m.message["Message-ID"] for m in server.wait_for_messages(count, timeout=60)}
     assert len(received) == count
+
+
+def test_while_a_drain_is_pending_a_booking_reads_the_wake_up_and_writes_only_its_row(
+    server, no_inline_tasks, django_assert_num_queries
+):
+    hand_over("Buchung 1")  # asks for a drain
+
+    with django_assert_num_queries(3) as captured:  # settings, the message, the wake-up
+        hand_over("Buchung 2")
+
+    writes = [q["sql"] for q in captured if not q["sql"].startswith("SELECT")]
+    assert len(writes) == 1
+    assert "wagtail_icarus_smtp_outboxmessage" in writes[0]
+    assert len(queued_deliveries()) == 1

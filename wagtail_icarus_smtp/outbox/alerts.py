@@ -267,10 +267,10 @@ def post_webhook(kind, *, active, reminder, message, since_iso):
 
 def handed_over():
     """After a hand-over committed: wake the worker. A wake-up still unanswered past
-    ``ICARUS_SMTP_WORKER_GRACE`` is the ``no_worker`` alert (one query more, only while
-    a drain is pending)."""
-    if not wakeup.wake():
-        watch_worker()
+    ``ICARUS_SMTP_WORKER_GRACE`` is the ``no_worker`` alert (found by the same read)."""
+    since = wakeup.wake()
+    if since is not None:
+        _no_worker(since, timezone.now())
 
 
 def watch_worker(now=None):
@@ -280,14 +280,18 @@ def watch_worker(now=None):
     now = now or timezone.now()
     since = wakeup.unanswered_since(now)
     if since is not None:
-        with translation.override(settings.LANGUAGE_CODE):
-            message = gettext(
-                "No background worker has picked up the e-mails handed over since %(since)s: "
-                "they are kept in the outbox but not sent. Start one "
-                "(“python manage.py qcluster”, django-q2)."
-            ) % {"since": date_format(timezone.localtime(since), "SHORT_DATETIME_FORMAT")}
-            _update(NO_WORKER, True, message, now, by_worker=False)
+        _no_worker(since, now)
     return since
+
+
+def _no_worker(since, now):
+    with translation.override(settings.LANGUAGE_CODE):
+        message = gettext(
+            "No background worker has picked up the e-mails handed over since %(since)s: "
+            "they are kept in the outbox but not sent. Start one "
+            "(“python manage.py qcluster”, django-q2)."
+        ) % {"since": date_format(timezone.localtime(since), "SHORT_DATETIME_FORMAT")}
+        _update(NO_WORKER, True, message, now, by_worker=False)
 
 
 def worker_answered():
