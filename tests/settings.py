@@ -71,7 +71,8 @@ if os.environ.get("ICARUS_TEST_DB") == "postgres":
             "USER": "postgres",
             "HOST": "127.0.0.1",
             "PORT": "5432",
-            "TEST": {"NAME": "test_wagtail_icarus_smtp"},
+            # Parallel runs on one machine (worktrees) each set their own name.
+            "TEST": {"NAME": os.environ.get("ICARUS_TEST_PG_NAME", "test_wagtail_icarus_smtp")},
         }
     }
 else:

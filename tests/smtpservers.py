@@ -225,7 +225,11 @@ class _RecordingSMTP(SMTP):
         owner = self._owner
         first_call = self._original_transport is None  # not the STARTTLS re-entry
         if owner is not None and first_call:
-            owner._live_protocols.add(self)
+            with owner._lock:
+                owner._live_protocols.add(self)
+                owner.most_sessions_at_once = max(
+                    owner.most_sessions_at_once, len(owner._live_protocols)
+                )
         super().connection_made(transport)
         if owner is not None and first_call and owner._closing:
             transport.abort()  # accepted while stop() was already dropping connections
@@ -418,6 +422,7 @@ class SmtpServer:
     the base64 lines answering an AUTH challenge and DATA content are not commands),
     ``plaintext_commands`` (those sent before TLS), ``auth_attempts`` (AUTH commands
     received, including rejected ones), ``sessions`` (connections accepted),
+    ``most_sessions_at_once`` (connections open at the same time, at most),
     ``raw_transcript`` (every byte received, after TLS decryption) and
     ``plaintext_transcript`` (only the bytes that travelled unencrypted).
     The aiosmtpd Controller's own start-up probe connection is not recorded.
@@ -503,6 +508,7 @@ class SmtpServer:
             self.commands: list[str] = []
             self.plaintext_commands: list[str] = []
             self.sessions = 0
+            self.most_sessions_at_once = 0
             self._transcript = bytearray()
             self._plaintext_transcript = bytearray()
 

@@ -6,16 +6,17 @@ from datetime import timedelta
 
 import pytest
 from django.core.mail import EmailMessage
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import OrmQ
 
 from tests.utils import XHR, committed, configure, german
-from wagtail_icarus_smtp import queue, tasks
+from wagtail_icarus_smtp import conf, outbox, queue, tasks
 from wagtail_icarus_smtp.backends import EmailBackend
 from wagtail_icarus_smtp.models import DeliveryWakeup, OutboxMessage
-from wagtail_icarus_smtp.outbox import delivery
+from wagtail_icarus_smtp.outbox import alerts, delivery
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("our_backend")]
 
@@ -144,3 +145,44 @@ def test_sending_in_the_request_stays_an_opt_in(server, settings, no_inline_task
 
     assert [m.message["Subject"] for m in server.wait_for_messages(1)] == ["Sofort"]
     assert queued_deliveries() == []
+
+
+def test_ten_thousand_queued_are_all_delivered_by_the_worker_alone(server, no_inline_tasks):
+    """No backlog is left for the hourly health check: each drain that stops at its cap
+    queues the next one until the outbox is empty."""
+    count = 10_000
+    envelopes = [
+        outbox.Envelope(
+            message_id=f"<b{i}@test>",
+            subject=f"B{i}",
+            sender="",
+            has_reply_to=False,
+            recipients=[f"k{i}@example.com"],
+            mime=f"Subject: B{i}\r\nMessage-ID: <b{i}@test>\r\n\r\nText\r\n".encode(),
+        )
+        for i in range(count)
+    ]
+    with committed():
+        outbox.accept(envelopes, held=False, bulk=True)
+        transaction.on_commit(alerts.handed_over)
+    assert count > delivery.MAX_BATCHES * conf.get("OUTBOX_BATCH_SIZE")  # more than one drain
+
+    run_queued_deliveries()
+
+    assert OutboxMessage.objects.filter(status="sent").count() == count
+    received = {m.message["Message-ID"] for m in server.wait_for_messages(count, timeout=60)}
+    assert len(received) == count
+
+
+def test_while_a_drain_is_pending_a_booking_reads_the_wake_up_and_writes_only_its_row(
+    server, no_inline_tasks, django_assert_num_queries
+):
+    hand_over("Buchung 1")  # asks for a drain
+
+    with django_assert_num_queries(3) as captured:  # settings, the message, the wake-up
+        hand_over("Buchung 2")
+
+    writes = [q["sql"] for q in captured if not q["sql"].startswith("SELECT")]
+    assert len(writes) == 1
+    assert "wagtail_icarus_smtp_outboxmessage" in writes[0]
+    assert len(queued_deliveries()) == 1

@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -9,13 +10,14 @@ import pytest
 from django.core.mail import EmailMessage
 from django.core.management import call_command
 from django.utils import timezone
-from django_q.models import Schedule
+from django_q.conf import Conf
+from django_q.models import OrmQ, Schedule
 
 from tests import smtpservers
 from tests.utils import committed, configure, german
 from wagtail_icarus_smtp import queue, signals, tasks
 from wagtail_icarus_smtp.backends import EmailBackend
-from wagtail_icarus_smtp.models import AlertState, OutboxMessage, SmtpSettings
+from wagtail_icarus_smtp.models import AlertState, DeliveryWakeup, OutboxMessage, SmtpSettings
 from wagtail_icarus_smtp.outbox import alerts, periodic
 
 pytestmark = pytest.mark.django_db
@@ -208,3 +210,46 @@ def test_editors_see_active_alerts_in_banner_dashboard_and_status_bar(server, ed
     assert 'data-icarus-smtp-alert="live_not_working"' in home
     assert 'data-icarus-smtp-alert="live_not_working"' in page
     assert "1 E-Mail wartet auf den Versand" in page
+
+
+def wait_for(received, count, seconds=10):
+    """The webhook is posted from a thread: wait until ``count`` bodies arrived."""
+    deadline = time.monotonic() + seconds
+    while len(received) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return received
+
+
+def test_no_worker_is_an_alert_said_by_the_request_that_notices(
+    server, settings, webhook, heard, monkeypatch
+):
+    settings.LANGUAGE_CODE = "de"
+    configure(server)
+    monkeypatch.setattr(Conf, "SYNC", False)  # tasks wait in the ORM broker for a worker
+    send_one("Buchung 1")  # wakes the worker: one delivery task is pending
+    assert heard == []
+    DeliveryWakeup.objects.update(requested_at=timezone.now() - timedelta(minutes=2))
+
+    send_one("Buchung 2")  # a minute later, nobody has picked the task up
+
+    [alert] = [h for h in heard if h["kind"] == alerts.NO_WORKER]
+    assert alert["active"] is True
+    assert "qcluster" in alert["message"]
+    [posted] = wait_for(webhook, 1)  # no worker would post it: the request did
+    assert posted["kind"] == "no_worker"
+    assert posted["text"].startswith("Kein Hintergrundprozess")
+    assert OutboxMessage.objects.filter(status="queued").count() == 2  # kept
+
+    send_one("Buchung 3")  # said once, not on every booking
+    assert len([h for h in heard if h["kind"] == alerts.NO_WORKER]) == 1
+
+    with committed():
+        tasks.deliver_outbox()  # a worker starts
+
+    resolved = [h for h in heard if h["kind"] == alerts.NO_WORKER][-1]
+    assert resolved["active"] is False
+    assert OutboxMessage.objects.filter(status="sent").count() == 3
+    # The worker is back: it posts the "resolved" webhook itself (a queued task).
+    [task] = [q.task for q in OrmQ.objects.all() if q.task["func"] == queue.ALERT_WEBHOOK]
+    tasks.post_alert_webhook(*task["args"])
+    assert webhook[1]["text"] == "Behoben: Ein Hintergrundprozess versendet die E-Mails wieder."

@@ -21,7 +21,7 @@ from django.core.mail.message import sanitize_address
 from django.db import transaction
 
 from . import conf, outbox
-from .outbox import wakeup
+from .outbox import alerts
 from .setup import live
 
 logger = logging.getLogger("wagtail_icarus_smtp")
@@ -88,7 +88,7 @@ class EmailBackend(BaseEmailBackend):
                 lambda: outbox.deliver_accepted(rows, sending, self.deadline_seconds)
             )
         else:  # the worker sends; this request only wakes it (coalesced)
-            transaction.on_commit(wakeup.wake)
+            transaction.on_commit(alerts.handed_over)
         return len(rows)
 
     def envelope(self, email_message):

@@ -43,6 +43,9 @@ DEFAULTS = {
     "OUTBOX_BATCH_SIZE": 100,
     # Seconds a claimed batch belongs to its worker; after that another may take it over.
     "OUTBOX_LEASE": 300,
+    # Connections a big backlog is sent over at once (all workers together; threads of
+    # the draining worker, each claiming its own batches). Providers limit them too.
+    "OUTBOX_CONNECTIONS": 2,
     # First retry after a temporary failure (seconds); doubles per attempt, with jitter.
     "RETRY_DELAY": 60,
     # Longest wait between two attempts (seconds).

@@ -24,10 +24,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 from .. import conf, outbox, status
-from ..exceptions import IcarusSmtpError, PasswordUnreadable
+from ..exceptions import IcarusSmtpError
 from ..models import DeliveryAttempt, OutboxMessage, SmtpSettings
 from ..setup import live
-from ..smtp import addresses, credentials, failures, headers, transport
+from ..smtp import addresses, failures, transport
 from . import replies
 
 #: Which configuration a test e-mail used (``Outcome.configuration``).
@@ -108,13 +108,10 @@ def target(smtp_settings=None):
         row, configuration = live_row, LIVE
     else:
         return Target(None, reason=_reasons()[live.NOT_CONFIGURED])
-    if not headers.is_safe_sender(smtp_settings.from_name, row.email):
-        return Target(None, reason=_reasons()[live.UNSAFE_SENDER])
-    try:
-        mailbox = credentials.mailbox(row)
-    except PasswordUnreadable:
-        return Target(None, reason=_reasons()[live.PASSWORD_UNREADABLE])
-    return Target(mailbox, smtp_settings.from_name, configuration)
+    sending = live.through(smtp_settings, row)
+    if sending.mailbox is None:
+        return Target(None, reason=_reasons()[sending.reason])
+    return Target(sending.mailbox, sending.from_name, configuration)
 
 
 @sensitive_variables("chosen")

@@ -5,6 +5,19 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .. import status as states
+from ..smtp.failures import MAX_REPLY
+
+
+def category_field():
+    """The failure category of an outcome (a message's last one, an attempt's)."""
+    return models.CharField(
+        _("failure category"), max_length=30, blank=True, choices=states.Category.choices
+    )
+
+
+def reply_field():
+    """The server's reply (or the error text) of an outcome, masked and shortened."""
+    return models.CharField(_("server reply"), max_length=MAX_REPLY, blank=True)
 
 
 class OutboxMessage(models.Model):
@@ -46,10 +59,8 @@ class OutboxMessage(models.Model):
         blank=True,
         help_text="Login, server and port of the configuration that delivered the message.",
     )
-    last_category = models.CharField(
-        _("failure category"), max_length=30, blank=True, choices=states.Category.choices
-    )
-    last_reply = models.CharField(_("server reply"), max_length=500, blank=True)
+    last_category = category_field()
+    last_reply = reply_field()
     body_purged_at = models.DateTimeField(_("body deleted"), null=True, blank=True)
     is_test = models.BooleanField(
         _("test e-mail"),
@@ -104,10 +115,8 @@ class DeliveryAttempt(models.Model):
     )
     created_at = models.DateTimeField(_("time"), default=timezone.now)
     status = models.CharField(_("outcome"), max_length=10, choices=OutboxMessage.Status.choices)
-    category = models.CharField(
-        _("failure category"), max_length=30, blank=True, choices=states.Category.choices
-    )
-    reply = models.CharField(_("server reply"), max_length=500, blank=True)
+    category = category_field()
+    reply = reply_field()
     refused = models.JSONField(_("refused recipients"), default=dict, blank=True)
 
     class Meta:

@@ -2,14 +2,18 @@
 waits too long. One announcement per change of state plus a reminder interval, sent as
 the ``signals.alert`` signal and, when ``ICARUS_SMTP_ALERT_WEBHOOK_URL`` is set, as JSON
 to an incoming webhook (Slack, Mattermost and Teams read the ``text`` key). The webhook
-is posted by the django-q2 worker (a task), never inside a request.
+is posted by the django-q2 worker (a task), never inside a request — except the alert
+that no worker is running: the request that notices posts it from a short-lived thread
+(no worker would ever post it).
 """
 
 import http.client
 import logging
+import threading
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext, ngettext
@@ -168,10 +172,10 @@ def _minutes(value):
     return round(seconds / 60)
 
 
-def _update(kind, active, message, now, *, renotify=False, remind=True):
+def _update(kind, active, message, now, *, renotify=False, remind=True, by_worker=True):
     """Store and announce a change of ``kind``; with ``renotify``, a new ``message``
     while active is announced too (the next warning stage); without ``remind``, an
-    active alert is announced once (no reminders)."""
+    active alert is announced once (no reminders); ``by_worker=False``: see ``notify``."""
     state, _ = AlertState.objects.get_or_create(kind=kind)
     reminder_due = remind and (
         state.notified_at is None
@@ -185,14 +189,23 @@ def _update(kind, active, message, now, *, renotify=False, remind=True):
         state.since = now
     state.active, state.notified_at, state.message = active, now, message[:500]
     state.save()
-    notify(kind, active=active, reminder=reminder, message=message, since=state.since)
+    notify(
+        kind,
+        active=active,
+        reminder=reminder,
+        message=message,
+        since=state.since,
+        by_worker=by_worker,
+    )
     return [(kind, active, reminder)]
 
 
-def notify(kind, *, active, reminder, message, since):
+def notify(kind, *, active, reminder, message, since, by_worker=True):
     """Send the signal now; queue the webhook for the worker once the state is committed.
 
-    The task's arguments are plain values (the webhook URL, a secret, is read there)."""
+    The task's arguments are plain values (the webhook URL, a secret, is read there).
+    ``by_worker=False`` (no worker is running): the webhook is posted after the commit
+    from a daemon thread of this process, within ``WEBHOOK_TIMEOUT`` seconds."""
     signals.alert.send(
         sender=AlertState,
         kind=kind,
@@ -203,7 +216,24 @@ def notify(kind, *, active, reminder, message, since):
     )
     if conf.get("ALERT_WEBHOOK_URL"):
         args = (kind, active, reminder, message, since.isoformat() if since else None)
-        queue.after_commit(queue.ALERT_WEBHOOK, *args)
+        if by_worker:
+            queue.after_commit(queue.ALERT_WEBHOOK, *args)
+        else:
+            transaction.on_commit(lambda: post_webhook_in_thread(*args))
+
+
+def post_webhook_in_thread(kind, active, reminder, message, since_iso):
+    """Post the webhook from a daemon thread (the caller does not wait); returns it."""
+    options = {"active": active, "reminder": reminder, "message": message}
+    thread = threading.Thread(
+        target=post_webhook,
+        args=(kind,),
+        kwargs={**options, "since_iso": since_iso},
+        name="icarus-alert-webhook",
+        daemon=True,
+    )
+    thread.start()
+    return thread
 
 
 def post_webhook(kind, *, active, reminder, message, since_iso):
@@ -235,15 +265,53 @@ def post_webhook(kind, *, active, reminder, message, since_iso):
     return True
 
 
+def handed_over():
+    """After a hand-over committed: wake the worker. A wake-up still unanswered past
+    ``ICARUS_SMTP_WORKER_GRACE`` is the ``no_worker`` alert (found by the same read)."""
+    since = wakeup.wake()
+    if since is not None:
+        _no_worker(since, timezone.now())
+
+
+def watch_worker(now=None):
+    """Announce ``no_worker`` when no worker answered a wake-up within the grace period
+    (signal, webhook); returns since when, or ``None``. A worker that starts draining
+    resolves it (``worker_answered``)."""
+    now = now or timezone.now()
+    since = wakeup.unanswered_since(now)
+    if since is not None:
+        _no_worker(since, now)
+    return since
+
+
+def _no_worker(since, now):
+    with translation.override(settings.LANGUAGE_CODE):
+        message = gettext(
+            "No background worker has picked up the e-mails handed over since %(since)s: "
+            "they are kept in the outbox but not sent. Start one "
+            "(“python manage.py qcluster”, django-q2)."
+        ) % {"since": date_format(timezone.localtime(since), "SHORT_DATETIME_FORMAT")}
+        _update(NO_WORKER, True, message, now, by_worker=False)
+
+
+def worker_answered():
+    """A worker is draining: a ``no_worker`` alert is resolved (one query)."""
+    if AlertState.objects.filter(kind=NO_WORKER, active=True).exists():
+        with translation.override(settings.LANGUAGE_CODE):
+            message = gettext("A background worker sends the e-mails again.")
+            _update(NO_WORKER, False, message, timezone.now())
+
+
 def for_admin(queued=None):
     """Active alerts in the editor's language: ``[{"kind", "text", "since"}]``.
 
     Besides the stored alerts: no worker has answered a wake-up within
     ``ICARUS_SMTP_WORKER_GRACE`` seconds (asked only when ``queued`` mail exists or
     ``queued`` is not known)."""
-    found = [(kind, since) for kind, _message, since in active_alerts() if kind in ADMIN_TEXTS]
+    shown = set(ADMIN_TEXTS) - {NO_WORKER}  # said from the wake-up row, as it is now
+    found = [(kind, since) for kind, _, since in active_alerts() if kind in shown]
     if queued is None or queued > 0:
-        unanswered = wakeup.unanswered_since()
+        unanswered = watch_worker()
         if unanswered is not None:
             found.insert(0, (NO_WORKER, unanswered))
     return [

@@ -15,8 +15,10 @@ The life of a message (``OutboxMessage.Status``)::
 
 import logging
 import smtplib
+import threading
 import time
 
+from django.db import connections, router
 from django.db.models import Min
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
@@ -29,7 +31,7 @@ from ..setup import live
 from ..smtp import addresses, failures, headers, transport
 from . import alerts, pacing, wakeup
 from .intake import accept
-from .leases import claim, claimable
+from .leases import claim, claimable, connections_wanted
 from .store import Batch, Result, recipient_outcomes, refusal_failure, via
 
 logger = logging.getLogger("wagtail_icarus_smtp")
@@ -212,17 +214,74 @@ def _load_bodies(rows):
 
 def drain(max_batches=None):
     """Send due rows batch by batch until none is left (or the connection fails); at
-    ``max_batches`` (``MAX_BATCHES``) the next drain is queued for the rest."""
+    ``max_batches`` (``MAX_BATCHES``) the next drain is queued for the rest.
+
+    A backlog of more than one batch goes out over up to ``ICARUS_SMTP_OUTBOX_CONNECTIONS``
+    connections at once (counting other workers'): threads of this drain, each claiming
+    its own batches. Not inside a transaction (other connections could not see its rows).
+    """
+    budget = _Budget(max_batches or MAX_BATCHES)
+    extra = 0
+    if not connections[router.db_for_write(OutboxMessage)].in_atomic_block:
+        batch_size, maximum = conf.get("OUTBOX_BATCH_SIZE"), conf.get("OUTBOX_CONNECTIONS")
+        extra = connections_wanted(batch_size, maximum)
+    helpers = [_Helper(budget) for _ in range(extra)]
+    for helper in helpers:
+        helper.start()
+    total = _drain_batches(budget)
+    for helper in helpers:
+        helper.join()
+        if helper.error is not None:
+            raise helper.error
+        total.add(helper.result)
+    if budget.capped:  # the next drain takes the rest (no backlog left behind)
+        wakeup.wake()
+    return total
+
+
+class _Budget:
+    """The batches one drain may still send, shared by its connections."""
+
+    def __init__(self, batches):
+        self.left = batches
+        self.capped = False
+        self._lock = threading.Lock()
+
+    def take(self):
+        with self._lock:
+            if self.left <= 0:
+                self.capped = True
+                return False
+            self.left -= 1
+            return True
+
+
+def _drain_batches(budget):
     total = Result()
-    for _ in range(max_batches or MAX_BATCHES):
-        sending = live.load()
-        result = deliver(sending=sending)
+    while budget.take():
+        result = deliver(sending=live.load())
         total.add(result)
         if result.connection_failure is not None or not (result.attempted or result.released):
             break
-    else:  # stopped at the cap: the next drain takes the rest (no backlog left behind)
-        wakeup.wake()
     return total
+
+
+class _Helper(threading.Thread):
+    """One more connection of a drain, with its own database connection."""
+
+    def __init__(self, budget):
+        super().__init__(name="icarus-outbox-connection", daemon=True)
+        self.budget = budget
+        self.result = Result()
+        self.error = None
+
+    def run(self):
+        try:
+            self.result = _drain_batches(self.budget)
+        except Exception as error:  # raised again by the drain that started it
+            self.error = error
+        finally:
+            connections.close_all()
 
 
 @sensitive_variables()

@@ -56,3 +56,21 @@ def claim(*, ids=None, limit=None):
         OutboxMessage.objects.filter(pk__in=candidates[:limit]).update(**leased)
     rows = OutboxMessage.objects.filter(lease_token=token, status=SENDING).defer("mime")
     return list(rows.order_by("bulk", "created_at", "pk")), token
+
+
+def connections_wanted(batch_size, maximum):
+    """How many more connections a drain may open besides its own: the backlog needs
+    more than one batch, and all workers together stay within ``maximum`` (connections
+    in use are the unexpired leases of batches being sent). Two queries."""
+    now = timezone.now()
+    in_use = (
+        OutboxMessage.objects.filter(status=SENDING, lease_expires_at__gte=now)
+        .values("lease_token")
+        .distinct()
+        .count()
+    )
+    room = maximum - in_use - 1
+    if room <= 0:
+        return 0
+    due = OutboxMessage.objects.filter(claimable(now)).values("pk")[: batch_size * (room + 1)]
+    return min(room, max(due.count() - 1, 0) // batch_size)

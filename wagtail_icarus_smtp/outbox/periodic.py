@@ -10,6 +10,7 @@ from . import alerts, delivery, housekeeping, pacing, wakeup
 def drain():
     """Send every due message; schedule the retries; evaluate alerts. Returns counts."""
     wakeup.woken()
+    alerts.worker_answered()
     result = delivery.drain()
     if result.deferred:
         delivery.schedule_retry()

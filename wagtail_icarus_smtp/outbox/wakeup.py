@@ -19,19 +19,29 @@ from ..models import DeliveryWakeup
 ROW = 1
 
 
-def wake():
-    """Queue one drain unless one is pending (call after the commit)."""
-    now = timezone.now()
+def wake(now=None):
+    """Queue one drain unless one is pending (call after the commit).
+
+    Returns when the pending wake-up was asked if no worker has answered it within
+    ``ICARUS_SMTP_WORKER_GRACE`` (no worker is running), else ``None``. While a drain is
+    pending this is one ``SELECT``; a write only when a drain is really queued.
+    """
+    now = now or timezone.now()
+    found = DeliveryWakeup.objects.filter(pk=ROW).values("requested_at").first()
     stale = now - timedelta(seconds=conf.get("OUTBOX_LEASE"))
-    asked = DeliveryWakeup.objects.filter(
-        Q(requested_at__isnull=True) | Q(requested_at__lt=stale), pk=ROW
-    ).update(requested_at=now)
-    if not asked:
+    asked = found["requested_at"] if found is not None else None
+    if asked is not None and asked >= stale:  # a drain is pending: it will see this mail
+        grace = now - timedelta(seconds=conf.get("WORKER_GRACE"))
+        return asked if asked < grace else None
+    if found is None:
         _, created = DeliveryWakeup.objects.get_or_create(pk=ROW, defaults={"requested_at": now})
-        if not created:
-            return False  # a drain is pending: it will see this mail
-    queue.enqueue_now(queue.DELIVER)
-    return True
+    else:  # none pending, or one so old that its task was lost: ask (once, if racing)
+        created = DeliveryWakeup.objects.filter(
+            Q(requested_at__isnull=True) | Q(requested_at__lt=stale), pk=ROW
+        ).update(requested_at=now)
+    if created:
+        queue.enqueue_now(queue.DELIVER)
+    return None
 
 
 def woken():

@@ -81,17 +81,29 @@ def load():
         return Sending(None, reason=DISABLED, settings_pk=smtp_settings.pk)
     if live is None:
         return Sending(None, reason=NOT_CONFIGURED, settings_pk=smtp_settings.pk)
-    if not headers.is_safe_sender(smtp_settings.from_name, live.email):
+    return through(smtp_settings, live)
+
+
+def through(smtp_settings, row):
+    """A ``Sending`` through ``row`` (the live configuration, or a complete draft: the
+    settings themselves) under the page's display name — or why it cannot send: an
+    unsafe display name, a password that cannot be decrypted."""
+    if not headers.is_safe_sender(smtp_settings.from_name, row.email):
         return Sending(None, reason=UNSAFE_SENDER, settings_pk=smtp_settings.pk)
     try:
-        return sending_for(
-            live, from_name=smtp_settings.from_name, send_rate=smtp_settings.send_rate
-        )
+        mailbox = credentials.mailbox(row)
     except PasswordUnreadable:
         return Sending(None, reason=PASSWORD_UNREADABLE, settings_pk=smtp_settings.pk)
+    return Sending(
+        mailbox,
+        from_name=smtp_settings.from_name,
+        settings_pk=smtp_settings.pk,
+        send_rate=smtp_settings.send_rate,
+        paused_until=getattr(row, "paused_until", None),  # a draft has no pause of its own
+    )
 
 
-def sending_for(live, *, from_name="", send_rate=()):
+def sending_for(live, *, from_name=""):
     """A ``Sending`` through the live configuration row ``live``, whether sending is
     switched on or not (the health check, notices to the owners).
 
@@ -101,6 +113,5 @@ def sending_for(live, *, from_name="", send_rate=()):
         credentials.mailbox(live),
         from_name=from_name,
         settings_pk=live.settings_id,
-        send_rate=send_rate,
         paused_until=live.paused_until,
     )

@@ -1,0 +1,109 @@
+"""Several connections for a big backlog: a drain opens at most
+``ICARUS_SMTP_OUTBOX_CONNECTIONS`` at once (other workers' count), each claiming its own
+rows; a small backlog keeps one connection."""
+
+import asyncio
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests import smtpservers
+from tests.utils import configure
+from wagtail_icarus_smtp import outbox
+from wagtail_icarus_smtp.models import OutboxMessage, SmtpSettings
+from wagtail_icarus_smtp.outbox import leases
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the connections see committed rows
+
+
+@pytest.fixture
+def queued(server):
+    """A working live configuration and ``count`` queued messages."""
+    configure(server, enabled=None)
+
+    def make(count):
+        outbox.accept(
+            [
+                outbox.Envelope(
+                    message_id=f"<m{i}@test>",
+                    subject=f"M{i}",
+                    sender="shop@dropzone.example",
+                    has_reply_to=False,
+                    recipients=[f"k{i}@example.com"],
+                    mime=f"Subject: M{i}\r\nMessage-ID: <m{i}@test>\r\n\r\nText {i}\r\n".encode(),
+                )
+                for i in range(count)
+            ],
+            held=False,
+        )
+        SmtpSettings.objects.update(enabled=True)
+
+    return make
+
+
+@pytest.fixture
+def slow_data(monkeypatch):
+    """Every DATA takes a while: batches overlap when they run at once."""
+    original = smtpservers._Handler.handle_DATA
+
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(0.01)
+        return await original(self, server, session, envelope)
+
+    monkeypatch.setattr(smtpservers._Handler, "handle_DATA", handle_DATA)
+
+
+def received_once(server, count):
+    ids = Counter(m.message["Message-ID"] for m in server.wait_for_messages(count))
+    return ids == Counter({f"<m{i}@test>": 1 for i in range(count)})
+
+
+def test_a_big_backlog_goes_out_over_two_connections_each_message_once(
+    server, queued, settings, slow_data
+):
+    settings.ICARUS_SMTP_OUTBOX_BATCH_SIZE = 20
+    queued(120)
+
+    result = outbox.drain()
+
+    assert result.sent == 120
+    assert received_once(server, 120)
+    assert server.most_sessions_at_once == 2  # the default maximum, reached and kept
+    assert not OutboxMessage.objects.exclude(status="sent").exists()
+
+
+def test_the_maximum_is_a_setting(server, queued, settings, slow_data):
+    settings.ICARUS_SMTP_OUTBOX_BATCH_SIZE = 10
+    settings.ICARUS_SMTP_OUTBOX_CONNECTIONS = 3
+    queued(90)
+
+    assert outbox.drain().sent == 90
+
+    assert received_once(server, 90)
+    assert server.most_sessions_at_once == 3
+
+
+def test_one_batch_of_mail_keeps_one_connection(server, queued, settings):
+    settings.ICARUS_SMTP_OUTBOX_BATCH_SIZE = 20
+    queued(20)
+    sessions = server.sessions  # the connection test of the setup
+
+    assert outbox.drain().sent == 20
+    assert server.sessions == sessions + 1
+
+
+def test_connections_of_other_workers_count(server, queued, settings):
+    settings.ICARUS_SMTP_OUTBOX_BATCH_SIZE = 10
+    queued(50)
+    rows, _token = leases.claim(limit=10)  # another worker is sending a batch right now
+    assert len(rows) == 10
+
+    assert leases.connections_wanted(10, 2) == 0  # it and this drain make two
+    assert leases.connections_wanted(10, 3) == 1
+
+    OutboxMessage.objects.filter(status="sending").update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert leases.connections_wanted(10, 2) == 1  # a lease that ran out holds nothing
