@@ -40,7 +40,7 @@ DEFAULTS = {
     },
     # -- outbox (every accepted message is a row until it is delivered) --
     # Messages one worker claims and sends over one connection.
-    "OUTBOX_BATCH_SIZE": 100,
+    "OUTBOX_BATCH_SIZE": 500,
     # Seconds a claimed batch belongs to its worker; after that another may take it over.
     "OUTBOX_LEASE": 300,
     # First retry after a temporary failure (seconds); doubles per attempt, with jitter.
