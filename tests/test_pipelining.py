@@ -273,3 +273,15 @@ def test_a_slow_server_has_each_outcome_written_at_once(piped, data_hook):  # no
 
 async def _later(seconds):
     await asyncio.sleep(seconds)
+
+
+def test_a_recipient_that_cannot_be_written_fails_alone(piped):
+    """No SMTPUTF8 on this server: the address cannot go on the wire; nothing of that
+    message was written, the others go out."""
+    queue_up(3, recipients={1: ["jürgen@example.com"]})
+
+    outbox.drain()
+
+    assert statuses() == ["sent", "failed", "sent"]
+    assert [m.message["Subject"] for m in piped.wait_for_messages(2)] == ["M0", "M2"]
+    assert not any("jürgen".encode() in read for read in piped.reads)

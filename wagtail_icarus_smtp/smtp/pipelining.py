@@ -88,27 +88,32 @@ def send(client, transactions, seconds=None):
     reset = False  # the last transaction ended before its content: RSET first
     while True:
         client.start_exchange(seconds)
-        following, skipped = _next(client, upcoming)
-        write = b""
-        if pending is not None:
-            write += content(pending[0].data)
-        if following is not None:
-            write += (b"RSET\r\n" if reset else b"") + following[1]
-        current = pending[0] if pending is not None else following and following[0]
+        following = next(upcoming, None)
+        try:
+            # Encoded before anything is written: one that cannot be goes out alone.
+            encoded = None if following is None else commands(client, following)
+        except (ValueError, smtplib.SMTPNotSupportedError) as error:
+            encoded = error
+        write = b"" if pending is None else content(pending[0].data)
+        if isinstance(encoded, bytes):
+            write += (b"RSET\r\n" if reset else b"") + encoded
+        current = following if pending is None else pending[0]
         try:
             if write:
                 client.send(write)
             if pending is not None:
                 yield pending[0], _end_of_data(client, *pending)
                 pending = None
-            yield from skipped
             if following is None:
                 return
-            current = following[0]
+            current = following
+            if not isinstance(encoded, bytes):  # nothing was sent for it
+                yield following, encoded
+                continue
             if reset:
-                _reset_reply(client, current)
-            reset = False
-            outcome = _replies(client, current)
+                _reset_reply(client, following)
+                reset = False
+            outcome = _replies(client, following)
         except _SessionEnded as ended:
             client.close()
             yield current, ended.args[0]
@@ -117,22 +122,10 @@ def send(client, transactions, seconds=None):
             yield current, error
             return
         if isinstance(outcome, dict):
-            pending = (current, outcome)
+            pending = (following, outcome)
         else:
             reset = True
-            yield current, outcome
-
-
-def _next(client, upcoming):
-    """The next transaction with its commands, and the ones before it that could not
-    be encoded (with their error); ``(None, skipped)`` at the end."""
-    skipped = []
-    for transaction in upcoming:
-        try:
-            return (transaction, commands(client, transaction)), skipped
-        except (ValueError, smtplib.SMTPNotSupportedError) as error:
-            skipped.append((transaction, error))
-    return None, skipped
+            yield following, outcome
 
 
 def _reset_reply(client, transaction):
