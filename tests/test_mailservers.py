@@ -47,10 +47,12 @@ def test_postfix_dovecot_setup_completes_with_an_umlaut_password(postfix, smtp_e
 
 
 @pytest.mark.django_db
-def test_postfix_takes_a_group_of_messages_pipelined(postfix, smtp_editor, monkeypatch):
-    """Postfix offers PIPELINING: each message's MAIL, RCPT and DATA go in one write
-    (the next one's with the previous content), and Postfix takes them all."""
-    assert not submit(user=smtp_editor, port=str(postfix.port), password=UMLAUT_PASSWORD).errors
+@pytest.mark.parametrize("mta", ["postfix", "exim"])
+def test_a_group_of_messages_goes_pipelined(mta, request, smtp_editor, monkeypatch):
+    """Postfix and Exim offer PIPELINING: each message's MAIL, RCPT and DATA go in one
+    write (the next one's with the previous content), and the server takes them all."""
+    server = request.getfixturevalue(mta)
+    assert not submit(user=smtp_editor, port=str(server.port), password=UMLAUT_PASSWORD).errors
     outbox.accept(
         [
             outbox.Envelope(
@@ -81,9 +83,14 @@ def test_postfix_takes_a_group_of_messages_pipelined(postfix, smtp_editor, monke
     assert len(commands) == 3
     assert all(write.count(b"RCPT TO:") == 2 and write.endswith(b"DATA\r\n") for write in commands)
     assert sum(b"\r\n.\r\nMAIL FROM:" in write for write in commands) == 2
-    log = wait_for_log(postfix, " data=3")
-    assert "mail=3 rcpt=6 data=3" in log
-    assert "improper command pipelining" not in log
+    if mta == "postfix":
+        log = wait_for_log(server, " data=3")
+        assert "mail=3 rcpt=6 data=3" in log
+        assert "improper command pipelining" not in log
+    else:
+        log = wait_for_log(server, "id=p2@test")
+        assert sum(f"<= {MAILBOX} " in line for line in log.splitlines()) == 3
+        assert "synchronization error" not in log
 
 
 def test_postfix_dovecot_wrong_password_is_one_auth_attempt(postfix):
