@@ -106,7 +106,7 @@ def test_a_server_without_pipelining_goes_lock_step(server):
 
 def test_a_refused_recipient_in_a_pipelined_group_is_recorded_for_that_recipient(
     piped,
-    rcpt_replies,  # noqa: F811
+    rcpt_replies,  # noqa: F811 (the fixture imported above)
 ):
     rcpt_replies({"b@example.com": "550 5.1.1 User unknown"})
     queue_up(3, recipients={1: ["a@example.com", "b@example.com", "c@example.com"]})
@@ -129,7 +129,7 @@ def test_a_refused_recipient_in_a_pipelined_group_is_recorded_for_that_recipient
 
 def test_all_recipients_refused_fails_that_message_and_the_next_still_goes(
     piped,
-    rcpt_replies,  # noqa: F811
+    rcpt_replies,  # noqa: F811 (the fixture imported above)
 ):
     """DATA is refused after every RCPT was (aiosmtpd: 503); RSET, then the next one."""
     rcpt_replies({"x@example.com": "550 5.1.1 User unknown"})
@@ -158,7 +158,7 @@ def test_a_refused_sender_is_recorded_like_lock_step(piped):
 
 def test_a_message_refused_at_the_end_of_data_does_not_block_the_others(
     piped,
-    data_hook,  # noqa: F811
+    data_hook,  # noqa: F811 (the fixture imported above)
 ):
     data_hook(
         lambda envelope, count: "554 5.6.0 Message rejected" if b"M1" in envelope.content else None
@@ -257,7 +257,7 @@ def test_the_bookkeeping_is_a_few_statements_per_batch(piped, monkeypatch):
     assert len(piped.wait_for_messages(440)) == 440
 
 
-def test_a_slow_server_has_each_outcome_written_at_once(piped, data_hook):  # noqa: F811
+def test_a_slow_server_has_each_outcome_written_at_once(piped, data_hook):  # noqa: F811 (the fixture imported above)
     """Slower than FLUSH_SECONDS per message: one write per message, as before, so a
     killed worker re-sends at most one message."""
     data_hook(lambda envelope, count: _later(0.08))
@@ -285,3 +285,18 @@ def test_a_recipient_that_cannot_be_written_fails_alone(piped):
     assert statuses() == ["sent", "failed", "sent"]
     assert [m.message["Subject"] for m in piped.wait_for_messages(2)] == ["M0", "M2"]
     assert not any("jürgen".encode() in read for read in piped.reads)
+
+
+def test_large_bodies_are_read_a_few_at_a_time(piped):
+    """The claim reads sizes, not bodies; bodies come 8 MB per query at most, so
+    memory stays bounded however many large messages wait."""
+    body = b"Subject: Gross\r\n\r\n" + (b"x" * 998 + b"\r\n") * 1000  # about 1 MB
+    queue_up(20, mime=body)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert outbox.drain().sent == 20
+
+    selects = [q["sql"] for q in queries if q["sql"].startswith("SELECT")]
+    body_reads = [sql for sql in selects if '"mime"' in sql and "LENGTH" not in sql.upper()]
+    assert len(body_reads) == 3  # 8 + 8 + 4 messages
+    assert len(piped.wait_for_messages(20)) == 20
