@@ -257,7 +257,10 @@ def test_the_bookkeeping_is_a_few_statements_per_batch(piped, monkeypatch):
     assert len(piped.wait_for_messages(440)) == 440
 
 
-def test_a_slow_server_has_each_outcome_written_at_once(piped, data_hook):  # noqa: F811 (the fixture imported above)
+def test_a_slow_server_has_each_outcome_written_at_once(
+    piped,
+    data_hook,  # noqa: F811 (the fixture imported above)
+):
     """Slower than FLUSH_SECONDS per message: one write per message, as before, so a
     killed worker re-sends at most one message."""
     data_hook(lambda envelope, count: _later(0.08))
