@@ -4,10 +4,12 @@ and outcomes written a group at a time — against the real local TLS server
 
 import asyncio
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from tests.conftest import MAILBOX, PASSWORD
 from tests.test_outbox import data_hook, rcpt_replies  # noqa: F401 (fixtures)
@@ -303,3 +305,29 @@ def test_large_bodies_are_read_a_few_at_a_time(piped):
     body_reads = [sql for sql in selects if '"mime"' in sql and "LENGTH" not in sql.upper()]
     assert len(body_reads) == 3  # 8 + 8 + 4 messages
     assert len(piped.wait_for_messages(20)) == 20
+
+
+def test_a_group_write_renews_the_lease_of_the_rest_of_the_batch():
+    """A long batch that makes progress keeps its rows: no other worker takes them over
+    (and sends them a second time) while this one is still at it."""
+    outbox.accept(
+        [
+            outbox.Envelope(f"<{i}@x>", "s", "a@x", False, ["b@x"], b"Subject: s\r\n\r\nx")
+            for i in range(3)
+        ],
+        held=False,
+    )
+    rows, token = outbox.claim()
+    soon = timezone.now() + timedelta(seconds=5)
+    OutboxMessage.objects.update(lease_expires_at=soon)
+
+    batch = store.Batch(rows, token, "via")
+    batch.finish(rows[0], "sent")
+    batch.flush()
+
+    first, *rest = OutboxMessage.objects.order_by("pk")
+    assert (first.status, first.lease_token, first.lease_expires_at) == ("sent", "", None)
+    assert (first.attempts, first.sent_via) == (1, "via")
+    for row in rest:
+        assert (row.status, row.lease_token, row.attempts) == ("sending", token, 0)
+        assert row.lease_expires_at > soon + timedelta(seconds=200)  # renewed (lease 300 s)

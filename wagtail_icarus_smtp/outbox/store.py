@@ -155,8 +155,10 @@ def _record(outcomes, token):
     connection = connections[router.db_for_write(OutboxMessage)]
     meta, quote = OutboxMessage._meta, connection.ops.quote_name
     pk_column = quote(meta.pk.column)
-    pks = [pk for pk, _fields in outcomes]
-    in_group = f"{pk_column} IN ({', '.join(['%s'] * len(pks))})"
+    # The primary keys (integers) are written into the statement, the values are
+    # parameters: ~2 per row, far below SQLite's oldest limit of 999.
+    pks = [int(pk) for pk, _fields in outcomes]
+    in_group = f"{pk_column} IN ({', '.join(map(str, pks))})"
     names = list(dict.fromkeys(name for _pk, fields in outcomes for name in fields))
     assignments, params = [], []
     for name in names:
@@ -166,22 +168,20 @@ def _record(outcomes, token):
         values = [field.get_db_prep_save(value, connection) for _pk, value in setting]
         if len(setting) == len(outcomes) and _all_equal([value for _pk, value in setting]):
             assignments.append(f"{column} = CASE WHEN {in_group} THEN %s ELSE {column} END")
-            params += [*pks, values[0]]
+            params.append(values[0])
             continue
-        cases = " ".join(f"WHEN {pk_column} = %s THEN %s" for _ in setting)
+        cases = " ".join(f"WHEN {pk_column} = {int(pk)} THEN %s" for pk, _value in setting)
         assignments.append(f"{column} = CASE {cases} ELSE {column} END")
-        for (pk, _value), value in zip(setting, values, strict=True):
-            params += [pk, value]
+        params += values
     expires = meta.get_field("lease_expires_at")
     renewed = timezone.now() + timedelta(seconds=conf.get("OUTBOX_LEASE"))
     column = quote(expires.column)
     assignments.append(f"{column} = CASE WHEN {in_group} THEN NULL ELSE %s END")
-    params += [*pks, expires.get_db_prep_save(renewed, connection)]
+    params.append(expires.get_db_prep_save(renewed, connection))
     attempts = quote(meta.get_field("attempts").column)
     assignments.append(f"{attempts} = {attempts} + CASE WHEN {in_group} THEN 1 ELSE 0 END")
-    params += pks
     token_column = quote(meta.get_field("lease_token").column)
-    # Only quoted names from the model; every value is a parameter.
+    # Only quoted names from the model and integer keys; every value is a parameter.
     sql = (
         f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} "  # noqa: S608
         f"WHERE {token_column} = %s"
