@@ -128,6 +128,8 @@ if os.environ.get("ICARUS_TEST_OUTBOX_LEASE"):
 ICARUS_SMTP_ALLOWED_HOSTS = ["localhost", "127.0.0.0/8", "::1"]
 ICARUS_SMTP_ENCRYPTION_KEYS = ["qW2ccJ6ELHV3Yhk5Uq5W1Q5H0h8v2Jb2rP4a4Ck0xFw="]
 ICARUS_SMTP_TIMEOUT = 5
+# A drain stays within half the task timeout above (check W003).
+ICARUS_SMTP_DRAIN_SECONDS = 15
 # No test asks a public DNS server: conftest starts a local one for the whole run (and
 # passes it to worker processes as ICARUS_TEST_DNS); tests start their own zones.
 ICARUS_SMTP_DNS_NAMESERVERS = [os.environ.get("ICARUS_TEST_DNS", "127.0.0.1:9")]

@@ -285,6 +285,8 @@ class _Handler:
         session.host_name = hostname  # the 5-argument hook must set this itself
         if not self.owner.auth_mechanisms:
             responses = [r for r in responses if not r[4:].upper().startswith("AUTH")]
+        if self.owner.pipelining:  # aiosmtpd reads pipelined commands, but never says so
+            responses = [*responses[:-1], "250-PIPELINING", responses[-1]]
         return responses
 
     @staticmethod
@@ -415,6 +417,8 @@ class SmtpServer:
       (default a ``421``) and close the connection, as a server ending a session does.
 
     ``smtputf8=True`` advertises SMTPUTF8 (RFC 6531) and accepts UTF-8 addresses.
+    ``pipelining=True`` advertises PIPELINING (RFC 2920), as Postfix, Exim, Microsoft
+    365 and Gmail do; aiosmtpd answers pipelined commands in order either way.
 
     Records (across all sessions and restarts, thread-safe; ``clear()`` resets them):
     ``messages`` (:class:`ReceivedMessage`), ``commands`` (every command line as text,
@@ -423,8 +427,10 @@ class SmtpServer:
     ``plaintext_commands`` (those sent before TLS), ``auth_attempts`` (AUTH commands
     received, including rejected ones), ``sessions`` (connections accepted),
     ``most_sessions_at_once`` (connections open at the same time, at most),
-    ``raw_transcript`` (every byte received, after TLS decryption) and
-    ``plaintext_transcript`` (only the bytes that travelled unencrypted).
+    ``raw_transcript`` (every byte received, after TLS decryption),
+    ``plaintext_transcript`` (only the bytes that travelled unencrypted) and ``reads``
+    (the received bytes chunk by chunk, as the server read them: commands that arrive
+    in one chunk were sent in one write).
     The aiosmtpd Controller's own start-up probe connection is not recorded.
     """
 
@@ -450,6 +456,7 @@ class SmtpServer:
         data_reply: str | None = None,
         require_auth: bool = True,
         smtputf8: bool = False,
+        pipelining: bool = False,
         end_after: int | None = None,
         end_at: str = "MAIL",
         end_reply: str = "421 4.7.0 Too many messages in this session, closing connection",
@@ -481,6 +488,7 @@ class SmtpServer:
         self.data_reply = None if data_reply is None else format_reply(data_reply)
         self.require_auth = require_auth
         self.smtputf8 = smtputf8
+        self.pipelining = pipelining
         if end_at not in {"MAIL", "RCPT", "DATA"}:
             raise ValueError(f"end_at must be 'MAIL', 'RCPT' or 'DATA', not {end_at!r}")
         self.end_after, self.end_at = end_after, end_at
@@ -511,12 +519,19 @@ class SmtpServer:
             self.most_sessions_at_once = 0
             self._transcript = bytearray()
             self._plaintext_transcript = bytearray()
+            self._reads: list[bytes] = []
 
     @property
     def raw_transcript(self) -> bytes:
         """Every byte the clients sent, all sessions, after TLS decryption."""
         with self._lock:
             return bytes(self._transcript)
+
+    @property
+    def reads(self) -> list[bytes]:
+        """The bytes the clients sent, chunk by chunk as read (after TLS decryption)."""
+        with self._lock:
+            return list(self._reads)
 
     @property
     def plaintext_transcript(self) -> bytes:
@@ -549,6 +564,7 @@ class SmtpServer:
     def _record_bytes(self, data: bytes, *, encrypted: bool) -> None:
         with self._lock:
             self._transcript += data
+            self._reads.append(bytes(data))
             if not encrypted:
                 self._plaintext_transcript += data
 

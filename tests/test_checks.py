@@ -65,3 +65,11 @@ def test_unknown_setting_name(settings):
 def test_plaintext_port_mode_is_rejected(settings):
     settings.ICARUS_SMTP_PORTS = {25: "plain"}
     assert "wagtail_icarus_smtp.E005" in ids()
+
+
+def test_a_drain_longer_than_half_the_task_timeout_is_a_warning(settings):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 40, "retry": 80}
+    settings.ICARUS_SMTP_DRAIN_SECONDS = 30
+    assert "wagtail_icarus_smtp.W003" in ids()
+    settings.ICARUS_SMTP_DRAIN_SECONDS = 20
+    assert "wagtail_icarus_smtp.W003" not in ids()

@@ -2,6 +2,7 @@
 no SMTP session in the request, one pending task for a burst, single messages before
 bulk ones, no backlog left behind, and a missing worker is said, not hidden."""
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import OrmQ
 
+from tests import smtpservers
 from tests.utils import XHR, committed, configure, german
 from wagtail_icarus_smtp import conf, outbox, queue, tasks
 from wagtail_icarus_smtp.backends import EmailBackend
@@ -147,9 +149,12 @@ def test_sending_in_the_request_stays_an_opt_in(server, settings, no_inline_task
     assert queued_deliveries() == []
 
 
-def test_ten_thousand_queued_are_all_delivered_by_the_worker_alone(server, no_inline_tasks):
+def test_ten_thousand_queued_are_all_delivered_by_the_worker_alone(
+    server, no_inline_tasks, settings
+):
     """No backlog is left for the hourly health check: each drain that stops at its cap
     queues the next one until the outbox is empty."""
+    settings.ICARUS_SMTP_OUTBOX_BATCH_SIZE = 100  # a drain sends 5,000 at most
     count = 10_000
     envelopes = [
         outbox.Envelope(
@@ -186,3 +191,30 @@ def test_while_a_drain_is_pending_a_booking_reads_the_wake_up_and_writes_only_it
     assert len(writes) == 1
     assert "wagtail_icarus_smtp_outboxmessage" in writes[0]
     assert len(queued_deliveries()) == 1
+
+
+def test_a_drain_hands_over_at_its_time_limit_and_the_next_one_sends_the_rest(
+    server, no_inline_tasks, settings, monkeypatch
+):
+    """A drain stays within django-q2's task timeout: at ``ICARUS_SMTP_DRAIN_SECONDS``
+    it gives back what it has not started and queues the next drain."""
+    settings.ICARUS_SMTP_DRAIN_SECONDS = 0.3
+    original = smtpservers._Handler.handle_DATA
+
+    async def slow_data(self, server_, session, envelope):
+        await asyncio.sleep(0.05)
+        return await original(self, server_, session, envelope)
+
+    monkeypatch.setattr(smtpservers._Handler, "handle_DATA", slow_data)
+    hand_over(*[f"M{number}" for number in range(30)])
+    OrmQ.objects.all().delete()
+    DeliveryWakeup.objects.all().delete()
+
+    first = tasks.deliver_outbox()
+
+    assert 0 < first["sent"] < 30
+    assert OutboxMessage.objects.filter(status="queued").count() == 30 - first["sent"]
+    assert len(queued_deliveries()) == 1  # the rest is not left for the health check
+    run_queued_deliveries()
+    received = [m.message["Subject"] for m in server.wait_for_messages(30)]
+    assert sorted(received) == sorted(f"M{number}" for number in range(30))  # each once

@@ -11,8 +11,9 @@ from django.utils import translation
 from tests import mailservers
 from tests.conftest import MAILBOX, REFUSED_SENDER, UMLAUT_PASSWORD
 from tests.utils import XHR, german, submit
+from wagtail_icarus_smtp import outbox
 from wagtail_icarus_smtp.admin import report
-from wagtail_icarus_smtp.models import SmtpSettings
+from wagtail_icarus_smtp.models import OutboxMessage, SmtpSettings
 from wagtail_icarus_smtp.smtp import failures, transport
 
 
@@ -43,6 +44,53 @@ def test_postfix_dovecot_setup_completes_with_an_umlaut_password(postfix, smtp_e
     assert (data["status"], data["category"]) == ("complete", "")
     log = wait_for_log(postfix, " auth=")
     assert "auth=1 " in log and "quit=1" in log  # one login, a polite goodbye
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("mta", ["postfix", "exim"])
+def test_a_group_of_messages_goes_pipelined(mta, request, smtp_editor, monkeypatch):
+    """Postfix and Exim offer PIPELINING: each message's MAIL, RCPT and DATA go in one
+    write (the next one's with the previous content), and the server takes them all."""
+    server = request.getfixturevalue(mta)
+    assert not submit(user=smtp_editor, port=str(server.port), password=UMLAUT_PASSWORD).errors
+    outbox.accept(
+        [
+            outbox.Envelope(
+                f"<p{i}@test>",
+                f"P{i}",
+                "shop@dropzone.example",
+                False,
+                [f"a{i}@example.com", f"b{i}@example.com"],
+                f"Subject: P{i}\r\nMessage-ID: <p{i}@test>\r\n\r\n.Punkt {i}\r\n".encode(),
+            )
+            for i in range(3)
+        ],
+        held=False,
+    )
+    writes = []
+    send = transport.SMTP.send
+
+    def counted(client, data):
+        writes.append(data if isinstance(data, bytes) else data.encode())
+        return send(client, data)
+
+    monkeypatch.setattr(transport.SMTP, "send", counted)  # the real send, its writes counted
+
+    assert outbox.drain().sent == 3
+
+    assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"sent"}
+    commands = [write for write in writes if b"MAIL FROM:" in write]
+    assert len(commands) == 3
+    assert all(write.count(b"RCPT TO:") == 2 and write.endswith(b"DATA\r\n") for write in commands)
+    assert sum(b"\r\n.\r\nMAIL FROM:" in write for write in commands) == 2
+    if mta == "postfix":
+        log = wait_for_log(server, " data=3")
+        assert "mail=3 rcpt=6 data=3" in log
+        assert "improper command pipelining" not in log
+    else:
+        log = wait_for_log(server, "id=p2@test")
+        assert sum(f"<= {MAILBOX} " in line for line in log.splitlines()) == 3
+        assert "synchronization error" not in log
 
 
 def test_postfix_dovecot_wrong_password_is_one_auth_attempt(postfix):

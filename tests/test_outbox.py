@@ -378,6 +378,7 @@ def test_a_worker_whose_lease_was_taken_over_does_not_overwrite_the_outcome(serv
 
     late = outbox.store.Batch([slow], old_token)
     late.finish(slow, DEFERRED, failures.Failure("timeout", "late"))
+    late.close()  # its group is written
 
     row = OutboxMessage.objects.get()
     assert (row.status, row.attempts, row.last_reply) == ("sent", 1, "")

@@ -50,6 +50,17 @@ def check_configuration(app_configs=None, **kwargs):
                 id="wagtail_icarus_smtp.E002",
             )
         )
+    if timeout is not None and conf.get("DRAIN_SECONDS") * 2 > timeout:
+        errors.append(
+            checks.Warning(
+                "ICARUS_SMTP_DRAIN_SECONDS is more than half of Q_CLUSTER 'timeout': a "
+                "drain of a big backlog may be killed mid-batch (its last group is sent "
+                "twice).",
+                hint=f"Set ICARUS_SMTP_DRAIN_SECONDS to at most {timeout // 2}, or raise "
+                "Q_CLUSTER['timeout'] (its last batch may take longer than the limit).",
+                id="wagtail_icarus_smtp.W003",
+            )
+        )
     if not cluster.get("max_attempts"):
         errors.append(
             checks.Error(

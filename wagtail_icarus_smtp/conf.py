@@ -40,12 +40,15 @@ DEFAULTS = {
     },
     # -- outbox (every accepted message is a row until it is delivered) --
     # Messages one worker claims and sends over one connection.
-    "OUTBOX_BATCH_SIZE": 100,
+    "OUTBOX_BATCH_SIZE": 500,
     # Seconds a claimed batch belongs to its worker; after that another may take it over.
     "OUTBOX_LEASE": 300,
     # Connections a big backlog is sent over at once (all workers together; threads of
     # the draining worker, each claiming its own batches). Providers limit them too.
     "OUTBOX_CONNECTIONS": 2,
+    # Seconds one drain task sends before it queues the next for the rest: keep it
+    # well below django-q2's task "timeout" (which would kill it mid-batch).
+    "DRAIN_SECONDS": 30,
     # First retry after a temporary failure (seconds); doubles per attempt, with jitter.
     "RETRY_DELAY": 60,
     # Longest wait between two attempts (seconds).

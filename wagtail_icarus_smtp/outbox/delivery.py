@@ -10,7 +10,10 @@ The life of a message (``OutboxMessage.Status``)::
 * ``accept`` writes the rows in the caller's transaction with one ``bulk_create``.
 * Rows accepted while sending is possible are born claimed by the accepting process,
   which sends them right after the commit (no separate claim).
-* ``claim`` gives one worker a batch; ``store`` records each outcome.
+* ``claim`` gives one worker a batch; ``store`` records the outcomes, a group at a time.
+* Where the server offers PIPELINING, a message costs about one round trip
+  (``smtp/pipelining``); elsewhere it goes lock-step (``sendmail``). Both end in
+  ``_record_outcome``.
 """
 
 import logging
@@ -28,7 +31,7 @@ from ..exceptions import IcarusSmtpError
 from ..models import OutboxMessage
 from ..models.outbox import DEFERRED, FAILED, HELD, QUEUED
 from ..setup import live
-from ..smtp import addresses, failures, headers, transport
+from ..smtp import addresses, failures, headers, pipelining, transport
 from . import alerts, pacing, wakeup
 from .intake import accept
 from .leases import claim, claimable, connections_wanted
@@ -38,8 +41,9 @@ logger = logging.getLogger("wagtail_icarus_smtp")
 
 #: How many batches one ``drain()`` sends at most before it hands over to the next task.
 MAX_BATCHES = 50
-#: How many message bodies are read at once (a claim reads ids and headers only).
-BODY_CHUNK = 10
+#: How many bytes of message bodies are read in one query at most (a claim reads ids,
+#: headers and sizes, not the bodies): 10,000 messages of 1 MB stay within bounds.
+BODY_CHUNK_BYTES = 8 * 1024 * 1024
 
 
 @sensitive_variables("sending")
@@ -67,57 +71,112 @@ def resume():
 
 
 @sensitive_variables()
-def _send_one(client, batch, row, sending, seconds):
-    """Send ``row``; record its outcome. Returns False when the connection is gone."""
-    secrets = [sending.mailbox.password]
-    try:
-        data = headers.with_mailbox_sender(
-            bytes(row.mime),
-            sending.mailbox.username,
-            sending.from_name,
-            row.sender,
-            row.has_reply_to,
-        )
-    except (TypeError, ValueError) as error:  # no body (purged) or an unusable header
-        batch.finish(row, FAILED, failures.classify(error))
-        return True
-    client.start_exchange(seconds)
-    try:
-        sender, options = addresses.envelope(client, sending.mailbox.username)
-        refused = client.sendmail(sender, row.pending_recipients, data, mail_options=options)
-    except smtplib.SMTPRecipientsRefused as error:  # all refused: recorded as below
-        refused = error.recipients
-    except smtplib.SMTPResponseException as error:
-        failure = failures.classify(error, secrets=secrets)
-        if pacing.pause_for(failure, sending):  # the provider's send limit: stop here
-            batch.finish(row, DEFERRED, failure)
-            return False
-        temporary = 400 <= error.smtp_code < 500
+def _record_outcome(client, batch, row, outcome, secrets):
+    """Record what the server answered for ``row``: ``outcome`` is the dict of refused
+    recipients (what ``sendmail`` returns) or the exception that ended its transaction.
+    Returns False when the session cannot go on.
+
+    The one place where an answer becomes a row's status, for lock-step and pipelined
+    sending alike.
+    """
+    if isinstance(outcome, smtplib.SMTPRecipientsRefused):  # all refused: recorded as below
+        outcome = outcome.recipients
+    if isinstance(outcome, smtplib.SMTPResponseException):
+        failure = failures.classify(outcome, secrets=secrets)
+        limited = _heard_send_limit(batch, failure)  # deferred even as 554 (Microsoft)
+        temporary = limited or 400 <= outcome.smtp_code < 500
         batch.finish(row, DEFERRED if temporary else FAILED, failure)
-        if error.smtp_code == 421:
+        if outcome.smtp_code == 421 and not limited:
             batch.session_ended = failure
-        return error.smtp_code != 421 and client.sock is not None
-    except (OSError, IcarusSmtpError) as error:  # disconnected, timeout, reply too long
-        batch.finish(row, DEFERRED, failures.classify(error, secrets=secrets))
+        return outcome.smtp_code != 421 and client.sock is not None
+    if isinstance(outcome, (OSError, IcarusSmtpError)):  # disconnected, timeout, too long
+        batch.finish(row, DEFERRED, failures.classify(outcome, secrets=secrets))
         return False
-    except ValueError as error:  # e.g. an address smtplib cannot encode: never sendable
-        batch.finish(row, FAILED, failures.classify(error, secrets=secrets))
+    if isinstance(outcome, ValueError):  # e.g. an address smtplib cannot encode
+        batch.finish(row, FAILED, failures.classify(outcome, secrets=secrets))
         return False  # the server may be inside this message's transaction
     refused = {  # a server may echo the credentials in any reply
         recipient: (code, failures.mask(failures._decode(reply), secrets))
-        for recipient, (code, reply) in refused.items()
+        for recipient, (code, reply) in outcome.items()
     }
     ended = [(code, reply) for code, reply in refused.values() if code == 421]
     if ended:  # smtplib stopped at the 421: nothing was sent, later recipients untried
         batch.session_ended = failures.classify(smtplib.SMTPResponseException(*ended[0]))
         batch.finish(row, DEFERRED, batch.session_ended)
-        if pacing.pause_for(batch.session_ended, sending):
-            batch.session_ended = None  # paused: the rest goes back untried
+        if _heard_send_limit(batch, batch.session_ended):
+            batch.session_ended = None  # the rest goes back untried
         return False
-    outcome = recipient_outcomes(row, refused)
+    state = recipient_outcomes(row, refused)
     failure = refusal_failure(refused) if refused else None
-    batch.finish(row, outcome, failure, _refused_json(refused))
-    return not pacing.pause_for(failure, sending)
+    batch.finish(row, state, failure, _refused_json(refused))
+    _heard_send_limit(batch, failure)
+    return True
+
+
+def _heard_send_limit(batch, failure):
+    """``failure`` is the provider's send limit (``rate_limited``): no further message
+    of this batch goes out (``_messages``); the outbox pauses (``_deliver_batch``)."""
+    if not pacing.is_send_limit(failure):
+        return False
+    batch.send_limit = failure
+    return True
+
+
+@sensitive_variables()
+def _send_lock_step(client, batch, messages, seconds, secrets):
+    """One message after the other, each command waiting for its reply (``sendmail``)."""
+    for message in messages:
+        client.start_exchange(seconds)
+        try:
+            outcome = client.sendmail(
+                message.sender, message.recipients, message.data, mail_options=message.options
+            )
+        except (*failures.EXCHANGE_ERRORS, ValueError) as error:
+            outcome = error
+        if not _record_outcome(client, batch, message.tag, outcome, secrets):
+            return
+
+
+@sensitive_variables()
+def _send_pipelined(client, batch, messages, seconds, secrets):
+    """Commands in groups, about one round trip per message (``smtp/pipelining``)."""
+    for message, outcome in pipelining.send(client, messages, seconds):
+        if not _record_outcome(client, batch, message.tag, outcome, secrets):
+            return
+
+
+@sensitive_variables()
+def _messages(client, batch, sending, secrets):
+    """Each row ready to go, as a ``pipelining.Transaction`` tagged with the row; the
+    bodies are read a chunk at a time. A row that cannot be sent (no body, an unusable
+    header) is recorded as failed here; a sender this server cannot take ends it. At
+    the drain's time limit (``batch.until``) the rest is left: it is given back."""
+    for chunk in _body_chunks(batch.rows):
+        _load_bodies(chunk)
+        for row in chunk:
+            if batch.until is not None and time.monotonic() >= batch.until:
+                return
+            if batch.send_limit is not None:  # the provider's limit: the rest waits
+                return
+            try:
+                data = headers.with_mailbox_sender(
+                    bytes(row.mime),
+                    sending.mailbox.username,
+                    sending.from_name,
+                    row.sender,
+                    row.has_reply_to,
+                )
+            except (TypeError, ValueError) as error:  # no body (purged) or an unusable header
+                batch.finish(row, FAILED, failures.classify(error))
+                continue
+            finally:
+                row.mime = None  # the body is no longer needed: the message has a copy
+            try:
+                sender, options = addresses.envelope(client, sending.mailbox.username)
+            except IcarusSmtpError as error:
+                _record_outcome(client, batch, row, error, secrets)
+                return
+            yield pipelining.Transaction(sender, row.pending_recipients, data, options, tag=row)
 
 
 def _refused_json(refused):
@@ -128,10 +187,11 @@ def _refused_json(refused):
 
 
 @sensitive_variables("sending")
-def deliver(*, ids=None, sending=None, limit=None):
+def deliver(*, ids=None, sending=None, limit=None, until=None):
     """Claim one batch and send it over one connection. Returns a ``Result``.
 
-    Without a usable live configuration, due rows are put on hold instead.
+    Without a usable live configuration, due rows are put on hold instead. ``until``
+    (``time.monotonic()``): what is not sent by then is given back.
     """
     if sending is None:
         sending = live.load()
@@ -145,22 +205,24 @@ def deliver(*, ids=None, sending=None, limit=None):
         if allowed == 0:
             return Result()
         rows, token = claim(ids=ids, limit=pacing.limited(limit, allowed))
-    return _send_claimed(rows, token, sending)
+    return _send_claimed(rows, token, sending, until=until)
 
 
-def _send_claimed(rows, token, sending, timeout=None):
+def _send_claimed(rows, token, sending, timeout=None, until=None):
     """Send rows leased under ``token`` over one connection; record every outcome.
 
     ``timeout``: the deadline in seconds of each exchange (``ICARUS_SMTP_TIMEOUT`` when
     ``None``; a mailer's ``timeout`` option sets it for its own messages)."""
     mailbox = sending.mailbox
     batch = Batch(rows, token, via(mailbox.username, mailbox.host, mailbox.port))
+    batch.until = until
+    batch.send_limit = None  # the ``Failure`` of a provider's rate-limit reply, if one came
     if not rows:
         return batch.result
     try:
         _deliver_batch(batch, sending, timeout or conf.get("TIMEOUT"))
     finally:
-        batch.save_attempts()
+        batch.close()
     return batch.result
 
 
@@ -180,47 +242,69 @@ def _deliver_batch(batch, sending, seconds):
         logger.warning("SMTP connection failed (%s): messages deferred.", failure.category)
         return
     try:
-        for index, row in enumerate(batch.rows):
-            if index % BODY_CHUNK == 0:  # bodies a few at a time: memory stays bounded
-                _load_bodies(batch.rows[index : index + BODY_CHUNK])
-            sent = _send_one(client, batch, row, sending, seconds)
-            row.mime = None  # this body is no longer needed
-            if not sent:
-                _end_batch(batch, batch.rows[index + 1 :])
-                break
+        messages = _messages(client, batch, sending, secrets)
+        if pipelining.offered(client):
+            _send_pipelined(client, batch, messages, seconds, secrets)
+        else:
+            _send_lock_step(client, batch, messages, seconds, secrets)
+        pacing.pause_for(batch.send_limit, sending)
+        _end_batch(batch, batch.unfinished())
     finally:
         transport.quit_quietly(client)
 
 
 def _end_batch(batch, rest):
-    """The connection is gone before ``rest`` was tried. After a ``421`` the server
-    has said why: each row is deferred with that reply (a new connection now would
-    most likely hear the same); otherwise the rows are given back for the next run."""
+    """The connection is gone before ``rest`` was tried (none when all were). After a
+    ``421`` the server has said why: each row is deferred with that reply (a new
+    connection now would most likely hear the same); otherwise the rows are given back
+    for the next run."""
     if batch.session_ended is None:
-        batch.give_back(rest)
+        if rest:
+            batch.give_back(rest)
         return
     for row in rest:
         batch.finish(row, DEFERRED, batch.session_ended)
 
 
-def _load_bodies(rows):
-    """Read the MIME of ``rows`` (claimed without it) in one query."""
-    found = dict(
-        OutboxMessage.objects.filter(pk__in=[row.pk for row in rows]).values_list("pk", "mime")
-    )
+def _body_chunks(rows):
+    """``rows`` in runs whose bodies together stay within ``BODY_CHUNK_BYTES`` (at
+    least one row each): small messages come a few hundred per query, large ones a
+    few, so memory stays bounded. The sizes come with the claim (``mime_size``)."""
+    chunk, size = [], 0
     for row in rows:
+        row_size = getattr(row, "mime_size", None) or 0
+        if chunk and size + row_size > BODY_CHUNK_BYTES:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(row)
+        size += row_size
+    if chunk:
+        yield chunk
+
+
+def _load_bodies(rows):
+    """Read the MIME of those ``rows`` claimed without it, in one query (rows just
+    accepted by this process still hold theirs)."""
+    missing = [row for row in rows if "mime" in row.get_deferred_fields()]
+    if not missing:
+        return
+    found = dict(
+        OutboxMessage.objects.filter(pk__in=[row.pk for row in missing]).values_list("pk", "mime")
+    )
+    for row in missing:
         row.mime = found.get(row.pk)
 
 
 def drain(max_batches=None):
     """Send due rows batch by batch until none is left (or the connection fails); at
-    ``max_batches`` (``MAX_BATCHES``) the next drain is queued for the rest.
+    ``max_batches`` (``MAX_BATCHES``) or after ``ICARUS_SMTP_DRAIN_SECONDS`` (within
+    django-q2's task timeout) the next drain is queued for the rest.
 
     A backlog of more than one batch goes out over up to ``ICARUS_SMTP_OUTBOX_CONNECTIONS``
     connections at once (counting other workers'): threads of this drain, each claiming
     its own batches. Not inside a transaction (other connections could not see its rows).
     """
-    budget = _Budget(max_batches or MAX_BATCHES)
+    budget = _Budget(max_batches or MAX_BATCHES, time.monotonic() + conf.get("DRAIN_SECONDS"))
     extra = 0
     if not connections[router.db_for_write(OutboxMessage)].in_atomic_block:
         batch_size, maximum = conf.get("OUTBOX_BATCH_SIZE"), conf.get("OUTBOX_CONNECTIONS")
@@ -240,16 +324,17 @@ def drain(max_batches=None):
 
 
 class _Budget:
-    """The batches one drain may still send, shared by its connections."""
+    """The batches and the time one drain may still send, shared by its connections."""
 
-    def __init__(self, batches):
+    def __init__(self, batches, until):
         self.left = batches
+        self.until = until
         self.capped = False
         self._lock = threading.Lock()
 
     def take(self):
         with self._lock:
-            if self.left <= 0:
+            if self.left <= 0 or time.monotonic() >= self.until:
                 self.capped = True
                 return False
             self.left -= 1
@@ -259,10 +344,12 @@ class _Budget:
 def _drain_batches(budget):
     total = Result()
     while budget.take():
-        result = deliver(sending=live.load())
+        result = deliver(sending=live.load(), until=budget.until)
         total.add(result)
         if result.connection_failure is not None or not (result.attempted or result.released):
             break
+        if not result.released and result.attempted < conf.get("OUTBOX_BATCH_SIZE"):
+            break  # the claim took fewer rows than it could: no more were due
     return total
 
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from django.db import connections, router, transaction
 from django.db.models import Q
+from django.db.models.functions import Length
 from django.utils import timezone
 
 from .. import conf
@@ -55,6 +56,7 @@ def claim(*, ids=None, limit=None):
         # and leave this worker with an empty batch while due rows remain).
         OutboxMessage.objects.filter(pk__in=candidates[:limit]).update(**leased)
     rows = OutboxMessage.objects.filter(lease_token=token, status=SENDING).defer("mime")
+    rows = rows.annotate(mime_size=Length("mime"))  # bodies are read in chunks by size
     return list(rows.order_by("bulk", "created_at", "pk")), token
 
 

@@ -121,10 +121,15 @@ def pause_for(failure, sending):
     return pause(failure, sending.settings_pk, sending.send_rate)
 
 
+def is_send_limit(failure):
+    """``failure`` (or ``None``) is a provider's send limit."""
+    return failure is not None and failure.category == Category.RATE_LIMITED
+
+
 def pause(failure, settings_pk, send_rate):
     """``pause_for`` by the settings' primary key and ``send_rate`` (the health check,
     which has no ``Sending``)."""
-    if failure is None or failure.category != Category.RATE_LIMITED:
+    if not is_send_limit(failure):
         return False
     seconds = send_rate[1] if send_rate else conf.get("SEND_PAUSE")
     until = timezone.now() + timedelta(seconds=seconds)

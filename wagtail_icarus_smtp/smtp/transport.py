@@ -127,6 +127,12 @@ class Mailbox:
     oauth: object = dataclasses.field(default=None, repr=False)
 
 
+def normalise_line_ends(data):
+    """``data`` with every bare CR or LF turned into CRLF: a server cannot be made to
+    see an end of data that we did not mean (SMTP smuggling)."""
+    return BARE_EOL.sub(b"\r\n", data)
+
+
 class _DeadlineReader:
     """Replaces smtplib's ``sock.makefile()``: every read is bounded by the deadline,
     so a server that drips one byte at a time cannot stretch a reply past it."""
@@ -186,7 +192,7 @@ class _DeadlineMixin:
     def data(self, msg):
         """Bare CR or LF become CRLF before smtplib dot-stuffs (no SMTP smuggling)."""
         if isinstance(msg, bytes):
-            msg = BARE_EOL.sub(b"\r\n", msg)
+            msg = normalise_line_ends(msg)
         return super().data(msg)
 
     def getreply(self):
