@@ -111,7 +111,8 @@ def _request_check(request, smtp_settings):
         ratelimit.hit("dnscheck", request.user)
     except ratelimit.RateLimited:
         return 429
-    DeliverabilityReport.objects.update_or_create(
+    # What the answer shows: the row read with the settings is out of date now.
+    smtp_settings.deliverability, _ = DeliverabilityReport.objects.update_or_create(
         settings=smtp_settings, defaults={"requested_at": timezone.now()}
     )
     queue.enqueue_deliverability(force=True)
