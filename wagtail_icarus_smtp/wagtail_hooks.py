@@ -3,13 +3,18 @@ from django.urls import include, path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
+from wagtail.admin.admin_url_finder import register_admin_url_finder
 
 from . import audit
-from .admin import deliverability, delivery_log, draft_admin, permissions, views
+from .admin import deliverability, delivery_log, draft_admin, permissions, urlfinders, views
 from .admin.dashboard import SmtpStatusDashboardPanel
 from .models import SmtpSettings
 
 app_name = "wagtail_icarus_smtp"
+
+# Log entries, reports and search link our rows to their admin pages.
+for model, finder in urlfinders.FINDERS.items():
+    register_admin_url_finder(model, finder)
 
 
 @hooks.register("register_admin_urls")
