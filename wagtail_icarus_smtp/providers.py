@@ -174,25 +174,34 @@ def for_host(host):
     return OTHER
 
 
+#: The form fields a preset fills in (``Provider`` attributes of the same name). The
+#: page's script applies every one of them, so a new preset field only goes here.
+PRESET_FIELDS = ("host", "port", "auth_method")
+
+
 def as_json_data():
-    """The presets for the page's JavaScript, texts in the active language."""
+    """The presets for the page's JavaScript, texts in the active language.
+
+    ``fields`` are the form values a preset sets (empty ones keep the editor's choice);
+    "Other provider" clears the server fields of the previous preset."""
     data = {
         provider.key: {
             "label": provider.label,
-            "host": provider.host,
-            "port": provider.port,
             "domains": list(provider.domains),
             "hint": str(provider.hint),
-            "auth_method": provider.auth_method,
+            "fields": {
+                name: getattr(provider, name)
+                for name in PRESET_FIELDS
+                if getattr(provider, name) not in ("", None)
+            },
         }
         for provider in PROVIDERS
     }
     data[OTHER] = {
         "label": str(_("Other provider")),
-        "host": "",
-        "port": None,
         "domains": [],
         "hint": str(OTHER_HINT),
+        "fields": {name: "" for name in PRESET_FIELDS if name != "auth_method"},
     }
     return data
 
