@@ -60,7 +60,7 @@ def test_failed_draft_page_says_mail_still_flows_with_last_good_settings(server,
     assert "Authentication failed" in page
     assert "still being sent with the last working settings" in page
     assert "wagtail_icarus_smtp/js/status.js" in page
-    assert 'data-final="true"' in page
+    assert 'data-icarus-smtp-status-final-value="true"' in page
 
 
 def test_german_admin_shows_german_status(server, editor, client):

@@ -99,8 +99,8 @@ def test_presets_are_rendered_as_json_for_the_page(editor, client):
             r'<script id="icarus-smtp-providers" type="application/json">(.*?)</script>', page, re.S
         ).group(1)
     )
-    assert data["ionos"]["host"] == "smtp.ionos.de"
-    assert data["gmail"]["port"] == 587
+    assert data["ionos"]["fields"]["host"] == "smtp.ionos.de"
+    assert data["gmail"]["fields"]["port"] == 587
     assert "googlemail.com" in data["gmail"]["domains"]
     assert "App-Passwort" in data["gmail"]["hint"]
     assert "Ende Dezember 2026" in data["microsoft365"]["hint"]

@@ -242,8 +242,9 @@ def test_the_limit_is_filled_from_the_preset_without_javascript(server):
     assert not form.errors, form.errors
     smtp_settings = SmtpSettings.load()
     assert (smtp_settings.send_limit, smtp_settings.send_limit_period) == (30, "minute")
-    assert providers.as_json_data()["ionos"]["send_limit"] == 500
-    assert providers.as_json_data()["gmail"]["send_limit"] is None  # none documented
+    presets = providers.as_json_data()
+    assert presets["ionos"]["fields"]["send_limit"] == 500
+    assert presets["gmail"]["fields"]["send_limit"] is None  # none documented: cleared
 
 
 def test_the_limit_field_is_on_the_page_with_its_help(server, smtp_editor, client):

@@ -45,9 +45,11 @@ class Provider:
     #: ``(priority, host)`` of the MX records for customer domains; ``{domain}`` is the
     #: domain with its dots as dashes (Microsoft's scheme). Empty: server-specific.
     mx: tuple = ()
-    #: ``(count, PER_HOUR | PER_MINUTE)``: the provider's documented limit of e-mails one
-    #: mailbox may send; ``()`` where none is documented for an hour or a minute.
-    send_limit: tuple = ()
+    #: The provider's documented limit of e-mails one mailbox may send per
+    #: ``send_limit_period`` (``PER_HOUR`` or ``PER_MINUTE``); ``None`` where none is
+    #: documented for an hour or a minute.
+    send_limit: int | None = None
+    send_limit_period: str = PER_HOUR
 
 
 PROVIDERS = (
@@ -70,7 +72,7 @@ PROVIDERS = (
         # Mail Basic / Mail Business: 500 e-mails per hour for mailboxes older than 30
         # days (50, 100, 400 in the first week, second week, first month); over the
         # limit: "450 Mail send limit exceeded".
-        send_limit=(500, PER_HOUR),
+        send_limit=500,
     ),
     Provider(
         "strato",
@@ -144,7 +146,8 @@ PROVIDERS = (
         mx=((0, "{domain}.mail.protection.outlook.com"),),
         # https://learn.microsoft.com/office365/servicedescriptions/exchange-online-service-description/exchange-online-limits#sending-limits
         # "Message rate limit: 30 messages per minute" (and 10,000 recipients a day).
-        send_limit=(30, PER_MINUTE),
+        send_limit=30,
+        send_limit_period=PER_MINUTE,
     ),
 )
 
@@ -195,29 +198,40 @@ def for_host(host):
     return OTHER
 
 
+#: The form fields a preset fills in (``Provider`` attributes of the same name). The
+#: page's script applies every one of them, so a new preset field only goes here.
+PRESET_FIELDS = ("host", "port", "auth_method", "send_limit", "send_limit_period")
+#: Preset fields whose empty value keeps the editor's choice; any other is applied
+#: empty too (a provider without a documented limit clears the previous one's).
+KEPT_WHEN_EMPTY = ("auth_method",)
+
+
 def as_json_data():
-    """The presets for the page's JavaScript, texts in the active language."""
+    """The presets for the page's JavaScript, texts in the active language.
+
+    ``fields`` are the form values a preset sets (an empty sign-in method keeps the
+    editor's choice, an empty limit clears the previous one);
+    "Other provider" clears the server fields of the previous preset."""
     data = {
         provider.key: {
             "label": provider.label,
-            "host": provider.host,
-            "port": provider.port,
             "domains": list(provider.domains),
             "hint": str(provider.hint),
-            "auth_method": provider.auth_method,
-            "send_limit": provider.send_limit[0] if provider.send_limit else None,
-            "send_limit_period": provider.send_limit[1] if provider.send_limit else PER_HOUR,
+            "fields": {
+                name: getattr(provider, name)
+                for name in PRESET_FIELDS
+                if name not in KEPT_WHEN_EMPTY or getattr(provider, name)
+            },
         }
         for provider in PROVIDERS
     }
     data[OTHER] = {
         "label": str(_("Other provider")),
-        "host": "",
-        "port": None,
         "domains": [],
         "hint": str(OTHER_HINT),
-        "send_limit": None,
-        "send_limit_period": PER_HOUR,
+        # The server, port and limit of the previous preset are cleared; the sign-in
+        # method and the limit's period stay as they are.
+        "fields": {name: "" for name in ("host", "port", "send_limit")},
     }
     return data
 

@@ -3,19 +3,25 @@ from django.urls import include, path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
+from wagtail.admin.admin_url_finder import register_admin_url_finder
 
 from . import audit
-from .admin import deliverability, delivery_log, draft_admin, permissions, views
+from .admin import deliverability, delivery_log, draft_admin, permissions, urlfinders, views
 from .admin.dashboard import SmtpStatusDashboardPanel
 from .models import SmtpSettings
 
 app_name = "wagtail_icarus_smtp"
+
+# Log entries, reports and search link our rows to their admin pages.
+for model, finder in urlfinders.FINDERS.items():
+    register_admin_url_finder(model, finder)
 
 
 @hooks.register("register_admin_urls")
 def register_admin_urls():
     urls = [
         path("status/", views.status_view, name="status"),
+        path("status/fragment/", views.status_fragment_view, name="status_fragment"),
         path("banner/", views.banner_view, name="banner"),
         path("test-email/", views.testmail_view, name="testmail"),
         path("discard-draft/", draft_admin.DiscardDraftView.as_view(), name="discard_draft"),
@@ -51,11 +57,15 @@ def tell_what_saving_did(request, instance):
 
 
 @hooks.register("insert_global_admin_js")
-def paused_sending_banner():
-    """On every admin page: a warning while sending is off (only the permitted see it;
-    the script asks ``views.banner_view``, which answers 403 to everyone else)."""
+def global_admin_js():
+    """On every admin page, after Wagtail's core.js: the request helper our Stimulus
+    controllers share, and the banner while no mail goes out (only the permitted see it;
+    its controller asks ``views.banner_view``, which answers 403 to everyone else)."""
     return format_html(
-        '<script src="{}" data-icarus-smtp-banner-url="{}" defer></script>',
+        '<script src="{}"></script><script src="{}"></script>'
+        '<div hidden data-controller="icarus-smtp-banner" data-icarus-smtp-banner-url-value="{}">'
+        "</div>",
+        static("wagtail_icarus_smtp/js/request.js"),
         static("wagtail_icarus_smtp/js/banner.js"),
         reverse("wagtail_icarus_smtp:banner"),
     )

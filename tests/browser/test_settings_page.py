@@ -13,6 +13,7 @@ from tests.browser.conftest import PASSWORD as EDITOR_PASSWORD
 from tests.browser.conftest import login, screenshot
 from tests.conftest import MAILBOX, PASSWORD
 from tests.utils import committed, configure, submit
+from wagtail_icarus_smtp import tasks
 from wagtail_icarus_smtp.backends import EmailBackend
 from wagtail_icarus_smtp.models import SmtpSettings
 
@@ -172,7 +173,9 @@ def test_the_status_bar_asks_nothing_while_the_tab_is_hidden(
     login(page, live_server, german_editor)
     open_settings(page, live_server)
     expect(status_bar(page)).to_contain_text("Einrichtung läuft")
-    status_url = live_server.url + status_bar(page).get_attribute("data-status-url")
+    status_url = live_server.url + status_bar(page).get_attribute(
+        "data-icarus-smtp-status-url-value"
+    )
 
     def is_poll(request):
         return request.url == status_url
@@ -191,6 +194,64 @@ def test_the_status_bar_asks_nothing_while_the_tab_is_hidden(
     with page.expect_request(is_poll, timeout=5000):
         page.evaluate(VISIBILITY_JS, False)
     expect(status_bar(page)).to_contain_text("Einrichtung läuft")
+
+
+#: The Stimulus controllers of the settings page, each on the element that names it.
+CONTROLLERS = [
+    "icarus-smtp-status",
+    "icarus-smtp-history",
+    "icarus-smtp-provider",
+    "icarus-smtp-auth-method",
+    "icarus-smtp-confirm",
+    "icarus-smtp-required",
+    "icarus-smtp-switch",
+    "icarus-smtp-testmail",
+    "icarus-smtp-deliverability",
+]
+
+CONNECTED_JS = """(names) => names.filter((name) => {
+    const element = document.querySelector(`[data-controller~="${name}"]`);
+    return !element || !window.wagtail.app.getControllerForElementAndIdentifier(element, name);
+})"""
+
+
+def test_the_controllers_swap_in_the_status_fragment_when_the_test_ends(
+    page, live_server, german_editor, server, monkeypatch
+):
+    monkeypatch.setattr(Conf, "SYNC", False)  # queued: the page shows the test running
+    submit(user=german_editor, confirm_password=EDITOR_PASSWORD, port=str(server.port))
+    login(page, live_server, german_editor)
+    open_settings(page, live_server)
+    expect(status_bar(page)).to_contain_text("Einrichtung läuft")
+    assert page.evaluate(CONNECTED_JS, CONTROLLERS) == [], "controllers not connected"
+    history = page.locator("[data-icarus-smtp-history] tbody tr")
+    expect(history.filter(has_text="Einrichtung läuft")).to_have_count(1)
+    expect(history.filter(has_text="Einrichtung abgeschlossen")).to_have_count(0)
+    page.evaluate("window.icarusSamePage = true")
+
+    fragments = []
+    page.on(
+        "response",
+        lambda response: (
+            "/status/fragment/" in response.url
+            and fragments.append(response.headers.get("content-type", ""))
+        ),
+    )
+    smtp_settings = SmtpSettings.load()
+    tasks.validate_settings(smtp_settings.pk, smtp_settings.version)  # the worker's part
+
+    # Bar, history and the test e-mail follow — without a reload, from server HTML.
+    expect(status_bar(page)).to_contain_text("Einrichtung abgeschlossen", timeout=30_000)
+    expect(status_bar(page)).to_contain_text("Letzter Test")
+    expect(history.filter(has_text="Einrichtung abgeschlossen")).to_have_count(1)
+    expect(page.locator("[data-icarus-testmail-send]")).to_be_enabled()
+    assert page.evaluate("window.icarusSamePage") is True
+    assert fragments and all(kind.startswith("text/html") for kind in fragments)
+    # The replaced bar is still the same controller's element, and it stopped asking.
+    assert page.evaluate(CONNECTED_JS, CONTROLLERS) == []
+    asked = len(fragments)
+    page.wait_for_timeout(3500)
+    assert len(fragments) == asked
 
 
 # The page believes it is hidden or shown again (what switching tabs does).

@@ -25,6 +25,7 @@ from ..deliverability import checks, texts
 from ..models import DeliverabilityReport, SmtpSettings
 from . import ratelimit
 from .permissions import user_can_change
+from .stored import stored
 
 BODY_TEMPLATE = "wagtail_icarus_smtp/deliverability/body.html"
 MEDIA = forms.Media(
@@ -83,7 +84,7 @@ class DeliverabilityPanel(Panel):
         def get_context_data(self, parent_context=None):
             data = super().get_context_data(parent_context)
             if self.instance.pk:
-                data["body"] = render_body(self.instance, self.request)
+                data["body"] = render_body(stored(self), self.request)
                 data["url"] = reverse("wagtail_icarus_smtp:deliverability")
             return data
 
@@ -110,7 +111,8 @@ def _request_check(request, smtp_settings):
         ratelimit.hit("dnscheck", request.user)
     except ratelimit.RateLimited:
         return 429
-    DeliverabilityReport.objects.update_or_create(
+    # What the answer shows: the row read with the settings is out of date now.
+    smtp_settings.deliverability, _ = DeliverabilityReport.objects.update_or_create(
         settings=smtp_settings, defaults={"requested_at": timezone.now()}
     )
     queue.enqueue_deliverability(force=True)

@@ -285,7 +285,8 @@ class SmtpSettingsForm(WagtailAdminModelForm):
             if not cleaned_data.get("port") and "port" not in self.errors:
                 cleaned_data["port"] = preset.port
             if preset.send_limit and not cleaned_data.get("send_limit"):
-                cleaned_data["send_limit"], cleaned_data["send_limit_period"] = preset.send_limit
+                cleaned_data["send_limit"] = preset.send_limit
+                cleaned_data["send_limit_period"] = preset.send_limit_period
         if self.target_changed():
             self._check_target_change()
         return cleaned_data

@@ -18,34 +18,60 @@ from .. import providers
 from ..models.settings import GOOGLE, MICROSOFT365, PASSWORD
 from . import report, testmail
 from .deliverability import DeliverabilityPanel
+from .stored import stored
 
 #: Shown in the red frame of a required field that is still empty.
 MISSING_MESSAGE = _("Required field — please fill in.")
 
+#: The page's Stimulus controllers (registered with ``window.wagtail.app``); the
+#: shared request helper comes with every admin page (``wagtail_hooks``).
 MEDIA = forms.Media(
     css={"all": ["wagtail_icarus_smtp/css/admin.css"]},
     js=["wagtail_icarus_smtp/js/settings.js"],
 )
+STATUS_MEDIA = MEDIA + forms.Media(js=["wagtail_icarus_smtp/js/status.js"])
+
+#: The controllers of the "Access data" panel (settings.js); its fields' events bubble
+#: up to them.
+ACCESS_DATA_ATTRS = {
+    "data-controller": (
+        "icarus-smtp-provider icarus-smtp-auth-method icarus-smtp-confirm icarus-smtp-required"
+    ),
+    "data-action": " ".join(
+        [
+            "change->icarus-smtp-provider#changed",
+            "input->icarus-smtp-provider#typed",
+            "change->icarus-smtp-auth-method#show",
+            "input->icarus-smtp-confirm#update",
+            "change->icarus-smtp-confirm#update",
+            "input->icarus-smtp-required#check",
+        ]
+    ),
+}
 
 
-def stored(bound_panel):
-    """The settings as stored: a rejected submission has changed the instance in memory.
+def status_context(smtp_settings):
+    """What ``panels/status.html`` shows (the page and the status fragment)."""
+    return {
+        "report": report.build(smtp_settings),
+        "status_url": reverse("wagtail_icarus_smtp:status_fragment"),
+        "discard_url": reverse("wagtail_icarus_smtp:discard_draft"),
+    }
 
-    Read again once per request, shared by the panels that need it."""
-    if bound_panel.form is None or not bound_panel.form.is_bound:
-        return bound_panel.instance
-    request = bound_panel.request
-    found = getattr(request, "_icarus_smtp_stored", None)
-    if found is None or found.pk != bound_panel.instance.pk:
-        found = type(bound_panel.instance).objects.get(pk=bound_panel.instance.pk)
-        request._icarus_smtp_stored = found
-    return found
+
+def history_context(smtp_settings):
+    """What ``panels/history.html`` shows (the page and the status fragment)."""
+    return {
+        "events": report.event_rows(smtp_settings.recent_events),
+        "history_url": reverse("wagtail_icarus_smtp:history"),
+    }
 
 
 class StatusPanel(Panel):
     """The status bar: state, explanation and fix, last test, sending on or off.
 
-    ``status.js`` polls the JSON status while a test runs and updates it in place.
+    Its controller (``status.js``) asks the status fragment while a test runs and
+    swaps the bar's parts in place.
     """
 
     class BoundPanel(Panel.BoundPanel):
@@ -53,14 +79,12 @@ class StatusPanel(Panel):
 
         @property
         def media(self):
-            return MEDIA + forms.Media(js=["wagtail_icarus_smtp/js/status.js"])
+            return STATUS_MEDIA
 
         def get_context_data(self, parent_context=None):
             context = super().get_context_data(parent_context)
             if self.instance.pk:
-                context["report"] = report.build(stored(self))
-                context["status_url"] = reverse("wagtail_icarus_smtp:status")
-                context["discard_url"] = reverse("wagtail_icarus_smtp:discard_draft")
+                context.update(status_context(stored(self)))
             return context
 
 
@@ -70,11 +94,14 @@ class HistoryPanel(Panel):
     class BoundPanel(Panel.BoundPanel):
         template_name = "wagtail_icarus_smtp/panels/history.html"
 
+        @property
+        def media(self):
+            return STATUS_MEDIA
+
         def get_context_data(self, parent_context=None):
             context = super().get_context_data(parent_context)
             if self.instance.pk:
-                context["events"] = report.event_rows(self.instance.recent_events)
-                context["history_url"] = reverse("wagtail_icarus_smtp:history")
+                context.update(history_context(stored(self)))
             return context
 
 
@@ -164,7 +191,8 @@ class MethodRequiredFieldPanel(MethodFieldMixin, RequiredFieldPanel):
 
 
 class ProviderPanel(FieldPanel):
-    """The provider choice; its presets and hints go to the page as JSON for the JS."""
+    """The provider choice; its presets and hints go to the page as JSON for the
+    ``icarus-smtp-provider`` controller."""
 
     class BoundPanel(FieldPanel.BoundPanel):
         def render_html(self, parent_context=None):
@@ -189,12 +217,13 @@ class SendingSwitchPanel(FieldPanel):
 
     class BoundPanel(FieldPanel.BoundPanel):
         def render_html(self, parent_context=None):
-            field = super().render_html(parent_context)
-            extra = render_to_string(
+            return render_to_string(
                 "wagtail_icarus_smtp/panels/switch_state.html",
-                {"enabled": bool(self.bound_field.value()), "field_id": self.id_for_label()},
+                {
+                    "field": super().render_html(parent_context),
+                    "enabled": bool(self.bound_field.value()),
+                },
             )
-            return mark_safe(field + extra)  # noqa: S308 (both parts are rendered templates)
 
 
 class TestMailPanel(Panel):
@@ -202,6 +231,10 @@ class TestMailPanel(Panel):
 
     class BoundPanel(Panel.BoundPanel):
         template_name = "wagtail_icarus_smtp/panels/testmail.html"
+
+        @property
+        def media(self):
+            return MEDIA + forms.Media(js=["wagtail_icarus_smtp/js/testmail.js"])
 
         def get_context_data(self, parent_context=None):
             context = super().get_context_data(parent_context)
@@ -238,6 +271,7 @@ def settings_panels():
                 FieldPanel("confirm_password"),
             ],
             heading=_("Access data"),
+            attrs=ACCESS_DATA_ATTRS,
         ),
         SendingSwitchPanel("enabled", help_text=_("Switch on once the setup is complete.")),
         TestMailPanel(heading=_("Test e-mail")),

@@ -68,6 +68,13 @@ class Outcome:
     def as_dict(self):
         return dataclasses.asdict(self)
 
+    @property
+    def details(self):
+        """Category, explanation and fix in one line (the result box shows it)."""
+        return " — ".join(
+            part for part in (self.category_label, self.explanation, self.fix) if part
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class Target:

@@ -1,4 +1,5 @@
-"""Admin views: JSON status, test e-mail, the paused-sending banner and the history.
+"""Admin views: status (JSON and the page's fragment), test e-mail, the paused-sending
+banner and the history.
 
 Every view answers only users with the setting's change permission; the others get
 403 (requests with ``X-Requested-With: XMLHttpRequest``) or the admin's redirect.
@@ -8,7 +9,8 @@ import django_filters
 from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
@@ -25,7 +27,7 @@ from .. import audit
 from .. import status as states
 from ..models import SmtpSettings, SmtpStatusEvent
 from ..smtp import headers
-from . import ratelimit, replies, report, testmail
+from . import panels, ratelimit, replies, report, testmail
 from .permissions import ChangePermissionRequired, user_can_change
 
 
@@ -46,6 +48,22 @@ def status_view(request):
     if not user_can_change(request.user):
         raise PermissionDenied
     return JsonResponse(report.build(SmtpSettings.load(request_or_site=request)))
+
+
+@never_cache
+def status_fragment_view(request):
+    """The status bar and the history as the page renders them (``panels/status.html``,
+    ``panels/history.html``), for the status bar's controller to swap in while a test
+    runs, and whether a test e-mail can be sent. 403 without change permission."""
+    if not user_can_change(request.user):
+        raise PermissionDenied
+    smtp_settings = SmtpSettings.load(request_or_site=request)
+    context = {
+        **panels.status_context(smtp_settings),
+        **panels.history_context(smtp_settings),
+        "testmail_available": not testmail.unavailable_reason(smtp_settings),
+    }
+    return render(request, "wagtail_icarus_smtp/panels/status_fragment.html", context)
 
 
 @never_cache
@@ -100,7 +118,10 @@ def testmail_view(request):
 
 def _testmail_response(request, smtp_settings, outcome, *, status=200):
     if is_xhr(request):
-        return JsonResponse(outcome.as_dict(), status=status)
+        html = render_to_string(
+            "wagtail_icarus_smtp/panels/testmail_result.html", {"outcome": outcome}, request
+        )
+        return JsonResponse({**outcome.as_dict(), "html": html}, status=status)
     if outcome.ok:
         messages.success(request, f"{outcome.message} {outcome.configuration_label}".strip())
     else:

@@ -176,7 +176,9 @@ class SmtpSettings(BaseGenericSetting, OAuthFields):
         help_text="Draft version; bumped whenever the connection data changes.",
     )
 
-    select_related = ["live"]
+    #: Read with the row (``load()``): the live configuration and the deliverability
+    #: report (the settings page shows both).
+    select_related = ["live", "deliverability"]
 
     class Meta:
         verbose_name = _("SMTP settings")

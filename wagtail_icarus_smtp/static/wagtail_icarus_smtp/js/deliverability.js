@@ -1,5 +1,6 @@
 // The "Deliverability" panel: "Check again" (POST, then poll while the worker checks)
-// and the copy buttons next to each DNS record.
+// and the copy buttons next to each DNS record. The body is rendered by the server
+// (the endpoint's JSON carries it as `html`).
 (() => {
   const POLL_MS = 2000;
   const MAX_POLLS = 60;
@@ -20,78 +21,66 @@
     return Promise.resolve();
   }
 
-  function setup() {
-    const box = document.querySelector("[data-icarus-deliverability]");
-    if (!box) return;
-    const body = box.querySelector("[data-icarus-deliverability-body]");
-    const button = box.querySelector("[data-icarus-deliverability-recheck]");
-    const label = button.querySelector("[data-label]");
-    const idleLabel = label.textContent;
-    const template = (name) =>
-      box.querySelector(`template[data-icarus-deliverability-${name}]`).content.textContent;
-    let polls = 0;
+  window.wagtail.app.register(
+    "icarus-smtp-deliverability",
+    class extends window.StimulusModule.Controller {
+      static targets = ["body", "button", "label", "checking", "copied", "error"];
+      static values = { url: String };
 
-    function pending() {
-      const state = body.querySelector("[data-pending]");
-      return state && state.dataset.pending === "true" && state.dataset.stale !== "true";
-    }
+      connect() {
+        this.idleLabel = this.labelTarget.textContent;
+        this.polls = 0;
+        if (this.pending()) {
+          this.buttonTarget.disabled = true;
+          this.load("GET");
+        }
+      }
 
-    function done() {
-      button.disabled = false;
-      label.textContent = idleLabel;
-    }
+      disconnect() {
+        window.clearTimeout(this.timer);
+      }
 
-    function load(method) {
-      const csrf = document.querySelector('input[name="csrfmiddlewaretoken"]');
-      fetch(box.dataset.url, {
-        method,
-        credentials: "same-origin",
-        headers: {
-          "X-Requested-With": "XMLHttpRequest",
-          "X-CSRFToken": csrf ? csrf.value : "",
-          Accept: "application/json",
-        },
-      })
-        .then((response) => response.json())
-        .then((data) => {
-          body.innerHTML = data.html;
-          if (data.pending && !data.stale && polls < MAX_POLLS) {
-            polls += 1;
-            window.setTimeout(() => load("GET"), POLL_MS);
-          } else {
-            done();
-          }
-        })
-        .catch(() => {
-          label.textContent = template("error");
-          button.disabled = false;
+      pending() {
+        const state = this.bodyTarget.querySelector("[data-pending]");
+        return state && state.dataset.pending === "true" && state.dataset.stale !== "true";
+      }
+
+      recheck() {
+        this.polls = 0;
+        this.buttonTarget.disabled = true;
+        this.labelTarget.textContent = this.checkingTarget.content.textContent;
+        this.load("POST");
+      }
+
+      load(method) {
+        window.icarusSmtp
+          .request(this.urlValue, { method })
+          .then((response) => response.json())
+          .then((data) => {
+            this.bodyTarget.innerHTML = data.html;
+            if (data.pending && !data.stale && this.polls < MAX_POLLS) {
+              this.polls += 1;
+              this.timer = window.setTimeout(() => this.load("GET"), POLL_MS);
+            } else {
+              this.buttonTarget.disabled = false;
+              this.labelTarget.textContent = this.idleLabel;
+            }
+          })
+          .catch(() => {
+            this.labelTarget.textContent = this.errorTarget.content.textContent;
+            this.buttonTarget.disabled = false;
+          });
+      }
+
+      copy({ currentTarget: button }) {
+        const original = button.textContent;
+        copyText(button.dataset.icarusCopy).then(() => {
+          button.textContent = this.copiedTarget.content.textContent;
+          window.setTimeout(() => {
+            button.textContent = original;
+          }, 2000);
         });
-    }
-
-    button.addEventListener("click", () => {
-      polls = 0;
-      button.disabled = true;
-      label.textContent = template("checking");
-      load("POST");
-    });
-
-    box.addEventListener("click", (event) => {
-      const copy = event.target.closest("[data-icarus-copy]");
-      if (!copy) return;
-      const original = copy.textContent;
-      copyText(copy.dataset.icarusCopy).then(() => {
-        copy.textContent = template("copied");
-        window.setTimeout(() => {
-          copy.textContent = original;
-        }, 2000);
-      });
-    });
-
-    if (pending()) {
-      button.disabled = true;
-      load("GET");
-    }
-  }
-
-  document.addEventListener("DOMContentLoaded", setup);
+      }
+    },
+  );
 })();
