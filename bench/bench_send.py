@@ -8,7 +8,7 @@ process of its own (which advertises PIPELINING, as Postfix, Exim, Gmail and Mic
 365 do), through its own normal path; each peer has a database of its own (SQLite in WAL
 mode, or PostgreSQL with ``--postgres``) and runs in processes of its own
 (``bench/peer.py``). Rounds are interleaved — peer A, B, C, D, A, B, … — so a change of
-load hits every peer alike; printed are the median of the rounds, the min–max, and the
+load hits every peer alike; printed are the median of the rounds, the min-max, and the
 ratios ours/peer of the medians against the aims of the SPEC. SQL statements are counted
 with ``connection.execute_wrapper`` in the process that sends.
 
@@ -225,11 +225,11 @@ def number(value):
 
 
 def report(args, results):
-    """Print the medians with min–max, SQL per message, then the ratios and aims."""
+    """Print the medians with min-max, SQL per message, then the ratios and aims."""
     peers = args.peers
     measures = [m for m in MEASURES if not m.rtt or args.rtt > 0]
     database = "PostgreSQL" if args.postgres else "SQLite (WAL)"
-    print(f"\n{database}, {args.rounds} interleaved rounds; median [min–max]")
+    print(f"\n{database}, {args.rounds} interleaved rounds; median [min-max]")
     print(f"{'measure':<46} {'unit':<7}" + "".join(f" {LABELS[p]:>21}" for p in peers))
     medians = {}
     for measure in measures:
@@ -243,7 +243,7 @@ def report(args, results):
             values = [measure.value(run) for run in runs]
             median = statistics.median(values)
             medians[measure.key, peer] = median
-            span = f"{number(median)} [{number(min(values))}–{number(max(values))}]"
+            span = f"{number(median)} [{number(min(values))}-{number(max(values))}]"
             cells.append(f" {span:>21}")
             if "statements" in runs[0]:
                 per = statistics.median(r["statements"] / r["messages"] for r in runs)
@@ -284,7 +284,7 @@ def aim_text(measure, medians):
             continue
         ours, theirs = medians.get((key, "ours")), medians.get((key, peer))
         sign = "≤" if kind == "time" else "≥"
-        aim = f"{sign} {bound:g}× {peer}"
+        aim = f"{sign} {bound:g}x {peer}"
         if not (ours and theirs):
             return aim
         met = ours / theirs <= bound if kind == "time" else ours / theirs >= bound
