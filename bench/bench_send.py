@@ -177,10 +177,12 @@ class Bench:
             env["ICARUS_DB_NAME"] = str(self.tmp / f"{peer}.sqlite3")
         return env
 
-    def run(self, peer, action, count=None, rtt=False):
+    def run(self, peer, action, count=None, rtt=False, attachment_kb=None):
         argv = [sys.executable, str(HERE / "peer.py"), action]
         if count is not None:
             argv += ["--count", str(count)]
+        if attachment_kb is not None:
+            argv += ["--attachment-kb", str(attachment_kb)]
         finished = subprocess.run(
             argv, env=self.env(peer, rtt), capture_output=True, text=True, check=False
         )

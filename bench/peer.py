@@ -327,9 +327,16 @@ def fill(peer, count, attachment_kb):
     return {"messages": count}
 
 
+def resident_kb():
+    """The process's resident memory now, in KiB (Linux)."""
+    status = Path("/proc/self/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
+
+
 def drain_rss(peer):
     from django.db import connection
 
+    rss_before = resident_kb()
     before = server_count()
     statements = Statements()
     started = time.perf_counter()
@@ -340,6 +347,7 @@ def drain_rss(peer):
         "seconds": seconds,
         "messages": server_count() - before,
         "statements": statements.count,
+        "rss_before_kb": rss_before,
         "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     }
 
