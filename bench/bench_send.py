@@ -210,6 +210,10 @@ class Bench:
                 for peer in results[measure.key]:
                     result = self.run(peer, measure.action, count, rtt=measure.rtt)
                     results[measure.key][peer].append(result)
+                    value = number(measure.value(result))
+                    print(
+                        f"  {measure.key:<10} {peer:<12} {value:>8} {measure.unit}", file=sys.stderr
+                    )
         return results
 
 
