@@ -7,6 +7,7 @@ line with what it measured; ``bench_send.py`` runs them and prints the table.
 
 * ``setup``     migrate the peer's database (ours: a live mailbox on the bench server)
 * ``handover``  ``with transaction.atomic(): send_mail(...)`` ``--count`` times
+* ``handover-idle``  the same, each time with an idle worker to wake (ours)
 * ``store``     the same with sending switched off (ours; the queues always only store)
 * ``drain``     queue ``--count`` messages (not timed), then one worker pass sends them
 * ``bookings``  the peer's worker runs; ``--count`` bookings, each its own transaction,
@@ -180,8 +181,8 @@ class Ours(Peer):
         SmtpLiveConfiguration.objects.update(port=settings.EMAIL_PORT)
         SmtpSettings.objects.update(port=settings.EMAIL_PORT, enabled=sending)
 
-    def before_handover(self):
-        """A worker that is idle (the pessimistic case): each hand-over wakes it."""
+    def worker_idle(self):
+        """The worker has picked up the last wake-up: the next hand-over wakes it."""
         from wagtail_icarus_smtp.models import DeliveryWakeup
 
         DeliveryWakeup.objects.update(requested_at=None)
@@ -235,8 +236,12 @@ PEERS = {"ours": Ours, "stock": Stock, "post_office": PostOffice, "mailer": Mail
 # -- the measurements -----------------------------------------------------------------
 
 
-def handover(peer, count, sending=True):
-    """``count`` hand-overs, each timed alone (with its commit and what runs after it)."""
+def handover(peer, count, sending=True, idle=False):
+    """``count`` hand-overs, each timed alone (with its commit and what runs after it).
+
+    No worker runs: ours wakes it with the first hand-over and sees that wake-up pending
+    in the others (a burst of bookings). ``idle``: before each hand-over (not timed)
+    the worker has taken the last wake-up, so each one queues a django-q2 task."""
     from django.db import connection
 
     peer.reset(sending=sending)
@@ -247,8 +252,8 @@ def handover(peer, count, sending=True):
     statements = Statements()
     seconds = 0.0
     for index in range(count):
-        if hasattr(peer, "before_handover"):
-            peer.before_handover()
+        if idle:
+            peer.worker_idle()
         started = time.perf_counter()
         with connection.execute_wrapper(statements):
             booking(index)
@@ -359,6 +364,7 @@ def main():
         choices=[
             "setup",
             "handover",
+            "handover-idle",
             "store",
             "drain",
             "bookings",
@@ -382,6 +388,8 @@ def main():
         result = {}
     elif args.action == "handover":
         result = handover(peer, args.count)
+    elif args.action == "handover-idle":
+        result = handover(peer, args.count, idle=True)
     elif args.action == "store":
         result = handover(peer, args.count, sending=False)
     elif args.action == "drain":

@@ -47,6 +47,7 @@ def test_the_bench_prints_each_measure_for_ours_and_stock_with_their_ratios():
     rows = {m.group(1): m.groups()[1:] for m in map(ROW.match, lines) if m}
     assert list(rows) == [
         "hand-over of 1 message in a request",
+        "same, each waking an idle worker",
         "same, sending off (store only)",
         "drain 12 queued, one worker",
         "3 bookings end to end",
