@@ -198,7 +198,7 @@ class Bench:
 
     def setup(self):
         for peer in self.args.peers:
-            if self.args.postgres and peer != "stock":
+            if self.args.postgres:  # stock too: its transaction.atomic() needs one
                 fresh_postgres_database(f"{BENCH_POSTGRES_DB}_{peer}")
             self.run(peer, "setup")
 
