@@ -22,12 +22,12 @@ ROW = re.compile(rf"^(.+?)\s+(ms/msg|msg/s|s)\s{CELL}(?:{CELL}|\s+—)$")
 RATIO = re.compile(r"^(.+?)\s+(\d+\.\d\d)x\s")
 
 
-def run_bench(*args):
+def run_bench(*args, script="bench/bench_send.py"):
     if os.environ.get("ICARUS_TEST_DB") == "postgres":  # the suite's database kind
         args = (*args, "--postgres")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "ICARUS_"))}
     finished = subprocess.run(
-        [sys.executable, "bench/bench_send.py", *args],
+        [sys.executable, script, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -97,3 +97,10 @@ def test_the_round_trip_proxy_delays_each_exchange_and_keeps_tls_verified():
         for process in (proxy, server):
             process.stdin.close()
             process.wait(timeout=30)
+
+
+def test_the_memory_bench_reports_the_workers_peak_memory():
+    lines = run_bench("--messages", "3", "--attachment-kb", "64", script="bench/memory.py")
+    assert lines[0].endswith(": 3 messages of 64 KiB sent")
+    peak = next(line for line in lines if "worker's peak resident memory" in line)
+    assert re.search(r": \d+ MB \(aim < 150 MB: (met|NOT met)\)$", peak)
