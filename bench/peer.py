@@ -216,10 +216,14 @@ class PostOffice(Peer):
 
 class Mailer(Peer):
     def reset(self, sending=True):
+        import lockfile
+        from django.conf import settings
         from mailer.models import Message, MessageLog
 
         Message.objects.all().delete()
         MessageLog.objects.all().delete()
+        # No worker runs now: a lock left by an ended runmailer would make send_all quit.
+        lockfile.FileLock(settings.MAILER_LOCK_PATH).break_lock()
 
     def drain(self):
         from django.core.management import call_command
@@ -309,8 +313,9 @@ def bookings(peer, count):
 
 
 def stop(process):
-    """End the worker this process started (its own process group)."""
-    os.killpg(process.pid, signal.SIGTERM)
+    """End the worker this process started (its own process group) as Ctrl-C would:
+    the queues' workers release their lock files then (not on SIGTERM)."""
+    os.killpg(process.pid, signal.SIGINT)
     try:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
