@@ -1,58 +1,148 @@
-"""Direct sending: Django's stock SMTP backend vs ours, same local TLS server.
+"""Side by side: ours vs Django's stock SMTP backend vs django-post_office vs django-mailer.
 
-    make bench            (or: python bench/bench_send.py [--messages 200] [--batch 1000])
+    make bench                       (or: python bench/bench_send.py [options])
+    make bench BENCH_ARGS="--postgres --rtt 20 --rounds 5"
 
-Both backends trust the same certificates (the system store plus the bench's own CA),
-talk STARTTLS + AUTH to the same aiosmtpd server on 127.0.0.1, and are timed in the
-same process, interleaved, median of three rounds. Printed: ms per message and the
-ratio ours/stock (lower is better) for
-  1. send_mail() in a loop — a new connection per message (what sites do);
-  2. 1,000 messages over one connection (send_messages);
-and the outbox's draining throughput (messages per second) with one and two worker
-processes, from 1,000 held messages. SQLite (WAL) by default; ``--postgres`` uses the
-local PostgreSQL, where several workers really drain in parallel.
+Every peer sends for real, over STARTTLS + AUTH, to one local aiosmtpd server in a
+process of its own (which advertises PIPELINING, as Postfix, Exim, Gmail and Microsoft
+365 do), through its own normal path; each peer has a database of its own (SQLite in WAL
+mode, or PostgreSQL with ``--postgres``) and runs in processes of its own
+(``bench/peer.py``). Rounds are interleaved — peer A, B, C, D, A, B, … — so a change of
+load hits every peer alike; printed are the median of the rounds, the min-max, and the
+ratios ours/peer of the medians against the aims of the SPEC. SQL statements are counted
+with ``connection.execute_wrapper`` in the process that sends.
+
+``--rtt MS`` also measures the drain through a proxy that delays every chunk by MS/2 in
+each direction (``bench/rtt_proxy.py``), as a mail server on the internet would.
+The peers post_office and django-mailer come with the ``bench`` extra
+(``pip install -e ".[bench]"``; ``make bench`` installs it).
 """
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
 SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-
-
 BENCH_POSTGRES_DB = "icarus_smtp_bench"
+USER, PASSWORD = "system@dropzone.example", "bench-passwort"
+
+ALL_PEERS = ("ours", "stock", "post_office", "mailer")
+#: The module each peer needs (the bench extra installs the last two).
+PEER_MODULES = {"post_office": "post_office", "mailer": "mailer"}
+LABELS = {"ours": "ours", "stock": "stock", "post_office": "post_office", "mailer": "mailer"}
 
 
-def setup_django(tmp, ca_file, port, postgres=False):
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
-    if postgres:
-        os.environ["ICARUS_TEST_DB"] = "postgres"
-        os.environ["ICARUS_DB_NAME"] = BENCH_POSTGRES_DB
-        fresh_postgres_database(BENCH_POSTGRES_DB)
-    else:
-        os.environ["ICARUS_DB_NAME"] = str(Path(tmp) / "bench.sqlite3")
-    import django
-    from django.conf import settings
+class Measure:
+    """One row of the table: a peer.py action, who takes part, and how it reads."""
 
-    django.setup()
-    settings.ICARUS_SMTP_CA_FILE = ca_file
-    settings.ICARUS_SMTP_PORTS = {port: "starttls"}
-    from django.core.management import call_command
+    def __init__(self, key, label, action, peers, unit, count_option, rtt=False, versus=None):
+        self.key, self.label, self.action, self.peers = key, label, action, peers
+        self.unit, self.count_option, self.rtt = unit, count_option, rtt
+        #: The peers' row that ours is compared with (their own by default).
+        self.versus = versus or key
 
-    call_command("migrate", verbosity=0)
+    def value(self, result):
+        """ms per message (lower is better) or messages per second (higher)."""
+        if self.unit == "msg/s":
+            return result["messages"] / result["seconds"]
+        if self.unit == "s":
+            return result["seconds"]
+        return result["seconds"] / result["messages"] * 1000
+
+
+QUEUES = ("ours", "post_office", "mailer")
+MEASURES = [
+    Measure("handover", "hand-over of 1 message in a request", "handover", ALL_PEERS, "ms/msg",
+            "handovers"),
+    Measure("handover_idle", "same, each waking an idle worker", "handover-idle", ("ours",),
+            "ms/msg", "handovers", versus="handover"),
+    Measure("store", "same, sending off (store only)", "store", QUEUES, "ms/msg", "handovers"),
+    Measure("drain", "drain {drain} queued, one worker", "drain", QUEUES, "msg/s", "drain"),
+    Measure("drain_rtt", "drain {rtt_drain} queued at {rtt} ms round trip", "drain", QUEUES,
+            "msg/s", "rtt_drain", rtt=True),
+    Measure("bookings", "{bookings} bookings end to end", "bookings", ALL_PEERS, "s",
+            "bookings"),
+]  # fmt: skip
+
+#: The SPEC's aims: (row, peer, how ours compares, bound).
+AIMS = [
+    ("handover", "post_office", "time", 1.5),
+    ("handover_idle", "post_office", "time", 1.5),
+    ("store", "post_office", "time", 1.5),
+    ("drain", "post_office", "rate", 2.0),
+    ("drain_rtt", "post_office", "rate", 3.0),
+    ("bookings", "post_office", "time", 0.8),
+]
+#: Statements per message (the drain): at most this many for ours.
+SQL_AIM = 0.05
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--peers",
+        default=",".join(ALL_PEERS),
+        help="comma-separated, from: " + ", ".join(ALL_PEERS) + " (default: all)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (3)")
+    parser.add_argument("--handovers", type=int, default=100, help="hand-overs a round (100)")
+    parser.add_argument("--drain", type=int, default=1000, help="messages to drain (1000)")
+    parser.add_argument("--bookings", type=int, default=500, help="bookings end to end (500)")
+    parser.add_argument(
+        "--rtt", type=float, default=0, help="also drain at this round trip in ms (0: not)"
+    )
+    parser.add_argument(
+        "--rtt-drain", type=int, default=100, help="messages to drain at --rtt (100)"
+    )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help=f"PostgreSQL on 127.0.0.1 (databases {BENCH_POSTGRES_DB}_PEER) instead of SQLite",
+    )
+    args = parser.parse_args(argv)
+    args.peers = [peer.strip() for peer in args.peers.split(",") if peer.strip()]
+    unknown = set(args.peers) - set(ALL_PEERS)
+    if unknown:
+        parser.error(f"unknown peers: {', '.join(sorted(unknown))}")
+    missing = [p for p in args.peers if p in PEER_MODULES and not module_exists(p)]
+    if missing:
+        parser.error(
+            f"{', '.join(missing)} not installed: pip install -e '.[bench]' (make bench does)"
+        )
+    return args
+
+
+def module_exists(peer):
+    return importlib.util.find_spec(PEER_MODULES[peer]) is not None
+
+
+@contextlib.contextmanager
+def helper(script, *argv):
+    """Run ``bench/SCRIPT`` in its own process; yield its JSON start line."""
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / script), *map(str, argv)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield json.loads(process.stdout.readline())
+    finally:
+        process.stdin.close()
+        process.wait(timeout=30)
 
 
 def fresh_postgres_database(name):
-    """An empty database for the bench on the local PostgreSQL (dropped first)."""
+    """An empty database on the local PostgreSQL (dropped first)."""
     import psycopg
 
     with psycopg.connect(
@@ -62,173 +152,171 @@ def fresh_postgres_database(name):
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def configure_mailbox(port, user, password):
-    from wagtail_icarus_smtp.models import SmtpLiveConfiguration, SmtpSettings
-    from wagtail_icarus_smtp.smtp import crypto
-
-    smtp_settings = SmtpSettings.load()
-    ciphertext = crypto.encrypt(password)
-    SmtpSettings.objects.filter(pk=smtp_settings.pk).update(
-        email=user, _password_encrypted=ciphertext, host="localhost", port=port, enabled=True
-    )
-    SmtpLiveConfiguration.objects.create(
-        settings=smtp_settings,
-        email=user,
-        _password_encrypted=ciphertext,
-        host="localhost",
-        port=port,
-        version=0,
-    )
-
-
-def messages(count):
-    from django.core.mail import EmailMessage
-
-    return [
-        EmailMessage(f"Buchung {i}", "Danke für Ihre Buchung!", None, [f"k{i}@example.com"])
-        for i in range(count)
-    ]
-
-
-@contextlib.contextmanager
-def smtp_server(user, password):
-    """Start ``bench/smtp_server.py`` in its own process; yield (port, CA file)."""
-    process = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("smtp_server.py")), user, password],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        started = json.loads(process.stdout.readline())
-        yield started["port"], started["ca_file"]
-    finally:
-        process.stdin.close()
-        process.wait(timeout=30)
-
-
-def per_message_loop(make_backend, count):
-    started = time.perf_counter()
-    for message in messages(count):
-        sent = make_backend().send_messages([message])
-        assert sent == 1, sent
-    return (time.perf_counter() - started) / count * 1000
-
-
-def one_connection(make_backend, count):
-    batch = messages(count)
-    backend = make_backend()
-    started = time.perf_counter()
-    with backend:
-        sent = backend.send_messages(batch)
-    assert sent == count, sent
-    return (time.perf_counter() - started) / count * 1000
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=200, help="row 1: messages")
-    parser.add_argument("--batch", type=int, default=1000, help="row 2: batch size")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument(
-        "--postgres",
-        action="store_true",
-        help=f"use the local PostgreSQL (database {BENCH_POSTGRES_DB}) instead of SQLite",
-    )
-    args = parser.parse_args()
-
-    user, password = "system@dropzone.example", "bench-passwort"
-    with tempfile.TemporaryDirectory() as tmp, smtp_server(user, password) as (port, ca_file):
-        bundle = Path(tmp) / "bundle.pem"
+class Bench:
+    def __init__(self, args, tmp, server, proxy_port):
+        self.args, self.tmp, self.server, self.proxy_port = args, Path(tmp), server, proxy_port
+        bundle = self.tmp / "bundle.pem"
         system = SYSTEM_BUNDLE.read_bytes() if SYSTEM_BUNDLE.exists() else b""
-        bundle.write_bytes(system + b"\n" + Path(ca_file).read_bytes())
-        # Django's stock backend uses ssl.create_default_context(): point the default
-        # verify paths at the system store plus our CA, so both trust the same certs.
-        os.environ["SSL_CERT_FILE"] = str(bundle)
-        setup_django(tmp, ca_file, port, postgres=args.postgres)
-        configure_mailbox(port, user, password)
-        run_rows(args, port, user, password)
-        drain_rows(args, port, ca_file)
+        bundle.write_bytes(system + b"\n" + Path(server["ca_file"]).read_bytes())
+        self.bundle = bundle
 
-
-def hold(count):
-    """Accept ``count`` messages while sending is off: they wait in the outbox."""
-    from django.core.mail import EmailMessage
-
-    from wagtail_icarus_smtp.backends import EmailBackend
-    from wagtail_icarus_smtp.models import OutboxMessage, SmtpSettings
-
-    OutboxMessage.objects.all().delete()
-    SmtpSettings.objects.update(enabled=False)
-    EmailBackend().send_messages(
-        [EmailMessage(f"M{i}", "x", None, [f"k{i}@example.com"]) for i in range(count)]
-    )
-    SmtpSettings.objects.update(enabled=True)
-    OutboxMessage.objects.update(status="queued")
-
-
-def drain_with(workers, port, ca_file):
-    env = dict(os.environ, BENCH_PORT=str(port), BENCH_CA_FILE=ca_file)
-    script = str(Path(__file__).with_name("drain_worker.py"))
-    started = time.perf_counter()
-    processes = [
-        subprocess.Popen([sys.executable, script], env=env, stdout=subprocess.PIPE, text=True)
-        for _ in range(workers)
-    ]
-    sent = sum(int(process.communicate(timeout=600)[0].strip() or 0) for process in processes)
-    return sent, time.perf_counter() - started
-
-
-def drain_rows(args, port, ca_file):
-    """Outbox throughput: one worker process, then two, each from the same held rows."""
-    from django.db import connection
-
-    print()
-    print("{:<40} {:>13} {:>12}".format("draining the outbox", "messages/s", "vs 1 worker"))
-    baseline = None
-    for workers in (1, 2):
-        hold(args.batch)
-        connection.close()  # the workers open their own
-        sent, seconds = drain_with(workers, port, ca_file)
-        assert sent == args.batch, (sent, args.batch)
-        rate = sent / seconds
-        baseline = baseline or rate
-        label = f"{args.batch} held messages, {workers} worker(s)"
-        print(f"{label:<40} {rate:>13.0f} {rate / baseline:>11.2f}x")
-
-
-def run_rows(args, port, user, password):
-    """Time both backends, interleaved, and print one row per way of sending."""
-    from django.core.mail.backends.smtp import EmailBackend as StockBackend
-
-    from wagtail_icarus_smtp.backends import EmailBackend as OurBackend
-
-    def stock():
-        return StockBackend(
-            host="localhost",
-            port=port,
-            username=user,
-            password=password,
-            use_tls=True,
-            timeout=15,
+    def env(self, peer, rtt=False):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "ICARUS_"))}
+        env.update(
+            DJANGO_SETTINGS_MODULE="bench.settings",
+            PYTHONPATH=str(ROOT),
+            BENCH_PEER=peer,
+            BENCH_SMTP_PORT=str(self.proxy_port if rtt else self.server["port"]),
+            BENCH_CONTROL_PORT=str(self.server["control_port"]),
+            BENCH_CA_FILE=self.server["ca_file"],
+            BENCH_SMTP_USER=USER,
+            BENCH_SMTP_PASSWORD=PASSWORD,
+            BENCH_LOCK_FILE=str(self.tmp / f"{peer}.lock"),
+            # Django's SMTP backend trusts the default verify paths: the system store
+            # plus the bench's CA, as ours does with ICARUS_SMTP_CA_FILE.
+            SSL_CERT_FILE=str(self.bundle),
         )
+        if self.args.postgres:
+            env.update(ICARUS_TEST_DB="postgres", ICARUS_DB_NAME=f"{BENCH_POSTGRES_DB}_{peer}")
+        else:
+            env["ICARUS_DB_NAME"] = str(self.tmp / f"{peer}.sqlite3")
+        return env
 
-    rows = [
-        ("send_mail() loop, new connection each", per_message_loop, args.messages),
-        (f"{args.batch} messages, one connection", one_connection, args.batch),
-    ]
-    header = ("way of sending", "stock ms/msg", "ours ms/msg", "ours/stock")
-    print("{:<40} {:>13} {:>12} {:>11}".format(*header))
-    for label, run, count in rows:
-        run(stock, min(count, 20))  # warm up both
-        run(OurBackend, min(count, 20))
-        stock_runs, our_runs = [], []
-        for _ in range(args.rounds):  # interleaved, so load changes hit both alike
-            stock_runs.append(run(stock, count))
-            our_runs.append(run(OurBackend, count))
-        stock_ms, ours_ms = statistics.median(stock_runs), statistics.median(our_runs)
-        ratio = ours_ms / stock_ms
-        print(f"{label:<40} {stock_ms:>13.2f} {ours_ms:>12.2f} {ratio:>10.2f}x")
+    def run(self, peer, action, count=None, rtt=False, attachment_kb=None):
+        argv = [sys.executable, str(HERE / "peer.py"), action]
+        if count is not None:
+            argv += ["--count", str(count)]
+        if attachment_kb is not None:
+            argv += ["--attachment-kb", str(attachment_kb)]
+        finished = subprocess.run(
+            argv, env=self.env(peer, rtt), capture_output=True, text=True, check=False
+        )
+        if finished.returncode != 0:
+            sys.stderr.write(finished.stderr)
+            raise SystemExit(f"{peer} {action} failed (exit {finished.returncode})")
+        return json.loads(finished.stdout.strip().splitlines()[-1])
+
+    def setup(self):
+        for peer in self.args.peers:
+            if self.args.postgres:  # stock too: its transaction.atomic() needs one
+                fresh_postgres_database(f"{BENCH_POSTGRES_DB}_{peer}")
+            self.run(peer, "setup")
+
+    def measures(self):
+        return [m for m in MEASURES if not m.rtt or self.args.rtt > 0]
+
+    def rounds(self):
+        """{measure key: {peer: [result, …]}}, rounds interleaved peer by peer."""
+        results = {m.key: {p: [] for p in m.peers if p in self.args.peers} for m in MEASURES}
+        for round_number in range(1, self.args.rounds + 1):
+            print(f"round {round_number} of {self.args.rounds} …", file=sys.stderr, flush=True)
+            for measure in self.measures():
+                count = getattr(self.args, measure.count_option)
+                for peer in results[measure.key]:
+                    result = self.run(peer, measure.action, count, rtt=measure.rtt)
+                    results[measure.key][peer].append(result)
+                    value = number(measure.value(result))
+                    print(
+                        f"  {measure.key:<10} {peer:<12} {value:>8} {measure.unit}", file=sys.stderr
+                    )
+        return results
+
+
+def label(measure, args):
+    return measure.label.format(
+        drain=f"{args.drain:,}",
+        rtt_drain=f"{args.rtt_drain:,}",
+        rtt=f"{args.rtt:g}",
+        bookings=f"{args.bookings:,}",
+    )
+
+
+def number(value):
+    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def report(args, results):
+    """Print the medians with min-max, SQL per message, then the ratios and aims."""
+    peers = args.peers
+    measures = [m for m in MEASURES if not m.rtt or args.rtt > 0]
+    database = "PostgreSQL" if args.postgres else "SQLite (WAL)"
+    print(f"\n{database}, {args.rounds} interleaved rounds; median [min-max]")
+    print(f"{'measure':<46} {'unit':<7}" + "".join(f" {LABELS[p]:>21}" for p in peers))
+    medians = {}
+    for measure in measures:
+        cells, sql = [], []
+        for peer in peers:
+            runs = results[measure.key].get(peer)
+            if not runs:
+                cells.append(f"{'—':>21}")
+                sql.append(f"{'':>21}")
+                continue
+            values = [measure.value(run) for run in runs]
+            median = statistics.median(values)
+            medians[measure.key, peer] = median
+            span = f"{number(median)} [{number(min(values))}-{number(max(values))}]"
+            cells.append(f" {span:>21}")
+            if "statements" in runs[0]:
+                per = statistics.median(r["statements"] / r["messages"] for r in runs)
+                medians[measure.key, peer, "sql"] = per
+                sql.append(f" {per:>21.3g}")
+            else:
+                sql.append(f"{'':>21}")
+        print(f"{label(measure, args):<46} {measure.unit:<7}" + "".join(cells))
+        if any(cell.strip() for cell in sql):
+            print(f"{'  SQL statements per message':<46} {'':<7}" + "".join(sql))
+        if measure.key == "handover":  # "no SMTP in the request": what the server saw
+            seen = [max(r["smtp_in_request"] for r in results[measure.key][p]) for p in peers]
+            print(f"{'  messages on the server during the requests':<46} {'':<7}"
+                  + "".join(f" {n:>21}" for n in seen))  # fmt: skip
+
+    others = [p for p in peers if p != "ours"]
+    if "ours" not in peers or not others:
+        return
+    print("\nratios ours / peer (of the medians; for msg/s: ours ÷ peer, higher is better)")
+    print(f"{'measure':<46}" + "".join(f" {'vs ' + LABELS[p]:>15}" for p in others) + "   aim")
+    for measure in measures:
+        cells = []
+        for peer in others:
+            ours = medians.get((measure.key, "ours"))
+            theirs = medians.get((measure.versus, peer))
+            cells.append(f" {ours / theirs:>14.2f}x" if ours and theirs else f" {'—':>15}")
+        aim = aim_text(measure, medians)
+        print(f"{label(measure, args):<46}" + "".join(cells) + f"   {aim}")
+    if ("drain", "ours", "sql") in medians:
+        per = medians["drain", "ours", "sql"]
+        met = "met" if per <= SQL_AIM else "NOT met"
+        print(f"{'SQL statements per message, drain (ours)':<46} {per:>15.3g}   "
+              f"≤ {SQL_AIM}: {met}")  # fmt: skip
+
+
+def aim_text(measure, medians):
+    for key, peer, kind, bound in AIMS:
+        if key != measure.key:
+            continue
+        ours, theirs = medians.get((key, "ours")), medians.get((measure.versus, peer))
+        sign = "≤" if kind == "time" else "≥"
+        aim = f"{sign} {bound:g}x {peer}"
+        if not (ours and theirs):
+            return aim
+        met = ours / theirs <= bound if kind == "time" else ours / theirs >= bound
+        return f"{aim}: {'met' if met else 'NOT met'}"
+    return ""
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="icarus-bench-"))
+        server = stack.enter_context(helper("smtp_server.py", USER, PASSWORD))
+        proxy_port = None
+        if args.rtt > 0:
+            proxy_port = stack.enter_context(helper("rtt_proxy.py", server["port"], args.rtt))[
+                "port"
+            ]
+        bench = Bench(args, tmp, server, proxy_port)
+        bench.setup()
+        report(args, bench.rounds())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,412 @@
+"""One peer of the side-by-side bench, in a process of its own, on a database of its own.
+
+    python bench/peer.py ACTION [--count N] [--attachment-kb K]
+
+``BENCH_PEER`` (see ``bench/settings.py``) picks the peer. Each action prints one JSON
+line with what it measured; ``bench_send.py`` runs them and prints the table.
+
+* ``setup``     migrate the peer's database (ours: a live mailbox on the bench server)
+* ``handover``  ``with transaction.atomic(): send_mail(...)`` ``--count`` times
+* ``handover-idle``  the same, each time with an idle worker to wake (ours)
+* ``store``     the same with sending switched off (ours; the queues always only store)
+* ``drain``     queue ``--count`` messages (not timed), then one worker pass sends them
+* ``bookings``  the peer's worker runs; ``--count`` bookings, each its own transaction,
+                timed until the server has received every message
+* ``fill``      queue ``--count`` messages with an attachment (``bench/memory.py``)
+* ``drain-rss`` send what is queued; report the process's peak resident memory
+
+Each way goes through the peer's own normal path: ours through ``EMAIL_BACKEND`` and a
+django-q2 worker (``tasks.deliver_outbox``, as ``qcluster`` runs it); post_office
+through its backend and ``send_queued_mail``; django-mailer through its backend and
+``send_mail`` / ``runmailer``; Django's stock backend sends in the request.
+"""
+
+import argparse
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+#: How often a booking process looks whether its mail has arrived.
+POLL = 0.005
+#: How long the bench waits for mail to arrive before it gives up on a round.
+ARRIVAL_TIMEOUT = 600
+
+
+def server_count():
+    """The number of messages the bench server has received so far."""
+    port = int(os.environ["BENCH_CONTROL_PORT"])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        return int(conn.makefile().readline())
+
+
+def wait_for_server(target, timeout=ARRIVAL_TIMEOUT, worker=None):
+    deadline = time.monotonic() + timeout
+    while (received := server_count()) < target:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the server has {received} of {target} messages")
+        if worker is not None and worker.poll() is not None:
+            raise RuntimeError(f"the worker ended (exit {worker.returncode})")
+        time.sleep(POLL)
+
+
+class Statements:
+    """Counts the SQL statements a connection runs (``connection.execute_wrapper``)."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+
+def booking(index):
+    """What a site does when a customer books: one transaction, one confirmation."""
+    from django.core.mail import send_mail
+    from django.db import transaction
+
+    with transaction.atomic():
+        send_mail(
+            f"Ihre Buchung Nr. {index}",
+            "Danke für Ihre Buchung! Wir sehen uns am Sprungplatz.",
+            None,
+            [f"kunde{index}@example.com"],
+        )
+
+
+def messages(count, attachment=b""):
+    from django.core.mail import EmailMessage
+
+    for index in range(count):
+        message = EmailMessage(
+            f"Rechnung {index}", "Ihre Rechnung im Anhang.", None, [f"k{index}@example.com"]
+        )
+        if attachment:
+            message.attach(f"rechnung-{index}.pdf", attachment, "application/pdf")
+        yield message
+
+
+def queue_messages(count, attachment=b"", chunk=100):
+    """Hand ``count`` messages to the peer's backend, ``chunk`` per call."""
+    from django.core.mail import get_connection
+
+    backend = get_connection()
+    batch = []
+    for message in messages(count, attachment):
+        batch.append(message)
+        if len(batch) == chunk:
+            backend.send_messages(batch)
+            batch = []
+    if batch:
+        backend.send_messages(batch)
+
+
+# -- the peers ----------------------------------------------------------------------
+
+
+class Peer:
+    """What every peer can do; a peer without a queue sends in the request."""
+
+    queues = True
+
+    def setup(self):
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+
+    def reset(self, sending=True):
+        """Forget what earlier measurements left (rows, pending tasks)."""
+
+    def drain(self):
+        """One pass of the peer's worker: send everything due."""
+        raise NotImplementedError
+
+    def worker(self):
+        """argv of the peer's long-running worker process."""
+        raise NotImplementedError
+
+
+class Stock(Peer):
+    queues = False
+
+    def setup(self):
+        pass  # no database: Django's SMTP backend sends in the request
+
+
+class Ours(Peer):
+    def setup(self):
+        super().setup()
+        from django.conf import settings
+
+        from wagtail_icarus_smtp.models import SmtpLiveConfiguration, SmtpSettings
+        from wagtail_icarus_smtp.smtp import crypto
+
+        user, password = settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD
+        smtp_settings = SmtpSettings.load()
+        ciphertext = crypto.encrypt(password)
+        values = {"email": user, "_password_encrypted": ciphertext, "host": "localhost"}
+        SmtpSettings.objects.filter(pk=smtp_settings.pk).update(
+            **values, port=settings.EMAIL_PORT, enabled=True
+        )
+        SmtpLiveConfiguration.objects.create(
+            settings=smtp_settings, **values, port=settings.EMAIL_PORT, version=0
+        )
+
+    def reset(self, sending=True):
+        from django.conf import settings
+        from django_q.models import OrmQ, Schedule, Task
+
+        from wagtail_icarus_smtp.models import (
+            DeliveryWakeup,
+            OutboxMessage,
+            SmtpLiveConfiguration,
+            SmtpSettings,
+        )
+
+        OutboxMessage.objects.all().delete()
+        DeliveryWakeup.objects.all().delete()
+        OrmQ.objects.all().delete()
+        Task.objects.all().delete()
+        Schedule.objects.all().delete()
+        # The same mailbox through the bench's server or its round-trip proxy.
+        SmtpLiveConfiguration.objects.update(port=settings.EMAIL_PORT)
+        SmtpSettings.objects.update(port=settings.EMAIL_PORT, enabled=sending)
+
+    def worker_idle(self):
+        """The worker has picked up the last wake-up: the next hand-over wakes it."""
+        from wagtail_icarus_smtp.models import DeliveryWakeup
+
+        DeliveryWakeup.objects.update(requested_at=None)
+
+    def drain(self):
+        from wagtail_icarus_smtp import tasks
+
+        while tasks.deliver_outbox()["sent"]:
+            pass
+
+    def worker(self):
+        return [sys.executable, "-m", "django", "qcluster"]
+
+
+class PostOffice(Peer):
+    def reset(self, sending=True):
+        from post_office.models import Email
+
+        Email.objects.all().delete()
+
+    def drain(self):
+        from django.core.management import call_command
+
+        call_command("send_queued_mail")
+
+    def worker(self):
+        # post_office has no daemon of its own (cron runs send_queued_mail, or Celery):
+        # its command in a loop, looking for mail as often as django-q2 does (0.2 s).
+        return [sys.executable, __file__, "post-office-loop"]
+
+
+class Mailer(Peer):
+    def reset(self, sending=True):
+        import lockfile
+        from django.conf import settings
+        from mailer.models import Message, MessageLog
+
+        Message.objects.all().delete()
+        MessageLog.objects.all().delete()
+        # No worker runs now: a lock left by an ended runmailer would make send_all quit.
+        lockfile.FileLock(settings.MAILER_LOCK_PATH).break_lock()
+
+    def drain(self):
+        from django.core.management import call_command
+
+        call_command("send_mail")
+
+    def worker(self):
+        return [sys.executable, "-m", "django", "runmailer"]
+
+
+PEERS = {"ours": Ours, "stock": Stock, "post_office": PostOffice, "mailer": Mailer}
+
+
+# -- the measurements -----------------------------------------------------------------
+
+
+def handover(peer, count, sending=True, idle=False):
+    """``count`` hand-overs, each timed alone (with its commit and what runs after it).
+
+    No worker runs: ours wakes it with the first hand-over and sees that wake-up pending
+    in the others (a burst of bookings). ``idle``: before each hand-over (not timed)
+    the worker has taken the last wake-up, so each one queues a django-q2 task."""
+    from django.db import connection
+
+    peer.reset(sending=sending)
+    for index in range(min(count, 20)):  # warm up: imports, caches, TLS context
+        booking(index)
+    peer.reset(sending=sending)
+    before = server_count()
+    statements = Statements()
+    seconds = 0.0
+    for index in range(count):
+        if idle:
+            peer.worker_idle()
+        started = time.perf_counter()
+        with connection.execute_wrapper(statements):
+            booking(index)
+        seconds += time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "messages": count,
+        "statements": statements.count,
+        "smtp_in_request": server_count() - before,
+    }
+
+
+def drain(peer, count):
+    """Queue ``count`` messages (not timed); one worker pass sends them all."""
+    from django.db import connection
+
+    peer.reset()
+    queue_messages(5)  # warm up the worker: imports, TLS context
+    peer.drain()
+    peer.reset()
+    queue_messages(count)
+    before = server_count()
+    statements = Statements()
+    started = time.perf_counter()
+    with connection.execute_wrapper(statements):
+        peer.drain()
+    seconds = time.perf_counter() - started
+    sent = server_count() - before
+    assert sent == count, f"{sent} of {count} messages arrived"
+    return {"seconds": seconds, "messages": count, "statements": statements.count}
+
+
+def bookings(peer, count):
+    """The peer's worker runs; ``count`` bookings one after another; timed until the
+    server has every message."""
+    peer.reset()
+    worker = None
+    if peer.queues:
+        worker = subprocess.Popen(peer.worker(), start_new_session=True, stdout=subprocess.DEVNULL)
+    try:
+        target = server_count() + 1
+        booking(0)  # the worker is up and warm once this one arrived
+        wait_for_server(target, timeout=120, worker=worker)
+        started = time.perf_counter()
+        for index in range(1, count + 1):
+            booking(index)
+        wait_for_server(target + count, worker=worker)
+        seconds = time.perf_counter() - started
+    finally:
+        if worker is not None:
+            stop(worker)
+    return {"seconds": seconds, "messages": count}
+
+
+def stop(process):
+    """End the worker this process started (its own process group) as Ctrl-C would:
+    the queues' workers release their lock files then (not on SIGTERM)."""
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def post_office_loop():
+    from post_office.mail import send_queued_mail_until_done
+
+    while True:
+        send_queued_mail_until_done()
+        time.sleep(0.2)
+
+
+def fill(peer, count, attachment_kb):
+    peer.reset()
+    queue_messages(count, os.urandom(attachment_kb * 1024), chunk=10)
+    return {"messages": count}
+
+
+def resident_kb():
+    """The process's resident memory now, in KiB (Linux)."""
+    status = Path("/proc/self/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
+
+
+def drain_rss(peer):
+    from django.db import connection
+
+    rss_before = resident_kb()
+    before = server_count()
+    statements = Statements()
+    started = time.perf_counter()
+    with connection.execute_wrapper(statements):
+        peer.drain()
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "messages": server_count() - before,
+        "statements": statements.count,
+        "rss_before_kb": rss_before,
+        "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "action",
+        choices=[
+            "setup",
+            "handover",
+            "handover-idle",
+            "store",
+            "drain",
+            "bookings",
+            "fill",
+            "drain-rss",
+            "post-office-loop",
+        ],
+    )
+    parser.add_argument("--count", type=int, default=100)
+    parser.add_argument("--attachment-kb", type=int, default=1024)
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    peer = PEERS[os.environ.get("BENCH_PEER", "ours")]()
+    if args.action == "post-office-loop":
+        post_office_loop()
+    elif args.action == "setup":
+        peer.setup()
+        result = {}
+    elif args.action == "handover":
+        result = handover(peer, args.count)
+    elif args.action == "handover-idle":
+        result = handover(peer, args.count, idle=True)
+    elif args.action == "store":
+        result = handover(peer, args.count, sending=False)
+    elif args.action == "drain":
+        result = drain(peer, args.count)
+    elif args.action == "bookings":
+        result = bookings(peer, args.count)
+    elif args.action == "fill":
+        result = fill(peer, args.count, args.attachment_kb)
+    else:
+        result = drain_rss(peer)
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

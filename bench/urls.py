@@ -1,0 +1,3 @@
+"""The peers' URLs (none: their commands only run Django's system checks)."""
+
+urlpatterns = []
