@@ -100,10 +100,29 @@ def test_connections_of_other_workers_count(server, queued, settings):
     rows, _token = leases.claim(limit=10)  # another worker is sending a batch right now
     assert len(rows) == 10
 
-    assert leases.connections_wanted(10, 2) == 0  # it and this drain make two
-    assert leases.connections_wanted(10, 3) == 1
+    assert leases.connections_wanted(10, 2) == (0, 10)  # it and this drain make two
+    assert leases.connections_wanted(10, 3) == (1, 10)
 
     OutboxMessage.objects.filter(status="sending").update(
         lease_expires_at=timezone.now() - timedelta(seconds=1)
     )
-    assert leases.connections_wanted(10, 2) == 1  # a lease that ran out holds nothing
+    assert leases.connections_wanted(10, 2) == (1, 10)  # a lease that ran out holds nothing
+
+
+def test_less_than_a_batch_is_shared_by_two_connections(server, queued, slow_data):
+    """A hundred messages are less than one batch (500), but at a round trip of 20 ms
+    two connections send them in half the time."""
+    queued(100)
+
+    assert outbox.drain().sent == 100
+
+    assert received_once(server, 100)
+    assert server.most_sessions_at_once == 2
+
+
+def test_a_few_messages_keep_one_connection(server, queued, slow_data):
+    queued(leases.CONNECTION_SHARE + 5)  # not enough for a second one
+    sessions = server.sessions
+
+    assert outbox.drain().sent == leases.CONNECTION_SHARE + 5
+    assert server.sessions == sessions + 1

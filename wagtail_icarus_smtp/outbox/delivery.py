@@ -300,15 +300,16 @@ def drain(max_batches=None):
     ``max_batches`` (``MAX_BATCHES``) or after ``ICARUS_SMTP_DRAIN_SECONDS`` (within
     django-q2's task timeout) the next drain is queued for the rest.
 
-    A backlog of more than one batch goes out over up to ``ICARUS_SMTP_OUTBOX_CONNECTIONS``
-    connections at once (counting other workers'): threads of this drain, each claiming
-    its own batches. Not inside a transaction (other connections could not see its rows).
+    A backlog goes out over up to ``ICARUS_SMTP_OUTBOX_CONNECTIONS`` connections at once
+    (counting other workers'; ``leases.CONNECTION_SHARE`` messages at least each):
+    threads of this drain, each claiming its own batches. Not inside a transaction
+    (other connections could not see its rows).
     """
     budget = _Budget(max_batches or MAX_BATCHES, time.monotonic() + conf.get("DRAIN_SECONDS"))
+    budget.limit = batch_size = conf.get("OUTBOX_BATCH_SIZE")
     extra = 0
     if not connections[router.db_for_write(OutboxMessage)].in_atomic_block:
-        batch_size, maximum = conf.get("OUTBOX_BATCH_SIZE"), conf.get("OUTBOX_CONNECTIONS")
-        extra = connections_wanted(batch_size, maximum)
+        extra, budget.limit = connections_wanted(batch_size, conf.get("OUTBOX_CONNECTIONS"))
     helpers = [_Helper(budget) for _ in range(extra)]
     for helper in helpers:
         helper.start()
@@ -329,6 +330,8 @@ class _Budget:
     def __init__(self, batches, until):
         self.left = batches
         self.until = until
+        #: How many rows each connection claims at a time.
+        self.limit = None
         self.capped = False
         self._lock = threading.Lock()
 
@@ -344,11 +347,11 @@ class _Budget:
 def _drain_batches(budget):
     total = Result()
     while budget.take():
-        result = deliver(sending=live.load(), until=budget.until)
+        result = deliver(sending=live.load(), limit=budget.limit, until=budget.until)
         total.add(result)
         if result.connection_failure is not None or not (result.attempted or result.released):
             break
-        if not result.released and result.attempted < conf.get("OUTBOX_BATCH_SIZE"):
+        if not result.released and result.attempted < budget.limit:
             break  # the claim took fewer rows than it could: no more were due
     return total
 

@@ -60,10 +60,17 @@ def claim(*, ids=None, limit=None):
     return list(rows.order_by("bulk", "created_at", "pk")), token
 
 
+#: A further connection is opened for at least this many messages each: below that,
+#: its TLS handshake and login cost more than sending beside the first one saves.
+CONNECTION_SHARE = 20
+
+
 def connections_wanted(batch_size, maximum):
-    """How many more connections a drain may open besides its own: the backlog needs
-    more than one batch, and all workers together stay within ``maximum`` (connections
-    in use are the unexpired leases of batches being sent). Two queries."""
+    """``(extra, limit)``: how many more connections a drain opens besides its own, and
+    how many rows each claims at a time. All workers together stay within ``maximum``
+    (connections in use are the unexpired leases of batches being sent); the due rows
+    are shared out, ``CONNECTION_SHARE`` at least each, ``batch_size`` at most. Two
+    queries."""
     now = timezone.now()
     in_use = (
         OutboxMessage.objects.filter(status=SENDING, lease_expires_at__gte=now)
@@ -73,6 +80,8 @@ def connections_wanted(batch_size, maximum):
     )
     room = maximum - in_use - 1
     if room <= 0:
-        return 0
-    due = OutboxMessage.objects.filter(claimable(now)).values("pk")[: batch_size * (room + 1)]
-    return min(room, max(due.count() - 1, 0) // batch_size)
+        return 0, batch_size
+    enough = max(batch_size, CONNECTION_SHARE) * (room + 1)
+    due = OutboxMessage.objects.filter(claimable(now)).values("pk")[:enough].count()
+    count = min(room + 1, max(due // CONNECTION_SHARE, 1))
+    return count - 1, min(batch_size, -(-due // count)) if count > 1 else batch_size
