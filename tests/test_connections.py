@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from tests import smtpservers
-from tests.utils import configure
+from tests.utils import configure, numbered_envelopes
 from wagtail_icarus_smtp import outbox
 from wagtail_icarus_smtp.models import OutboxMessage, SmtpSettings
 from wagtail_icarus_smtp.outbox import leases
@@ -24,20 +24,7 @@ def queued(server):
     configure(server, enabled=None)
 
     def make(count):
-        outbox.accept(
-            [
-                outbox.Envelope(
-                    message_id=f"<m{i}@test>",
-                    subject=f"M{i}",
-                    sender="shop@dropzone.example",
-                    has_reply_to=False,
-                    recipients=[f"k{i}@example.com"],
-                    mime=f"Subject: M{i}\r\nMessage-ID: <m{i}@test>\r\n\r\nText {i}\r\n".encode(),
-                )
-                for i in range(count)
-            ],
-            held=False,
-        )
+        outbox.accept(numbered_envelopes(count), held=False)
         SmtpSettings.objects.update(enabled=True)
 
     return make

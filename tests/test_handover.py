@@ -14,7 +14,7 @@ from django_q.conf import Conf
 from django_q.models import OrmQ
 
 from tests import smtpservers
-from tests.utils import XHR, committed, configure, german
+from tests.utils import XHR, committed, configure, german, numbered_envelopes
 from wagtail_icarus_smtp import conf, outbox, queue, tasks
 from wagtail_icarus_smtp.backends import EmailBackend
 from wagtail_icarus_smtp.models import DeliveryWakeup, OutboxMessage
@@ -156,17 +156,7 @@ def test_ten_thousand_queued_are_all_delivered_by_the_worker_alone(
     queues the next one until the outbox is empty."""
     settings.ICARUS_SMTP_OUTBOX_BATCH_SIZE = 100  # a drain sends 5,000 at most
     count = 10_000
-    envelopes = [
-        outbox.Envelope(
-            message_id=f"<b{i}@test>",
-            subject=f"B{i}",
-            sender="",
-            has_reply_to=False,
-            recipients=[f"k{i}@example.com"],
-            mime=f"Subject: B{i}\r\nMessage-ID: <b{i}@test>\r\n\r\nText\r\n".encode(),
-        )
-        for i in range(count)
-    ]
+    envelopes = numbered_envelopes(count, prefix="b", sender="")
     with committed():
         outbox.accept(envelopes, held=False, bulk=True)
         transaction.on_commit(alerts.handed_over)

@@ -17,7 +17,7 @@ from django_q.models import Task
 from django_q.tasks import async_task
 
 from tests import smtpservers
-from tests.utils import ROOT, configure, submit, worker_env
+from tests.utils import ROOT, configure, numbered_envelopes, submit, worker_env
 from wagtail_icarus_smtp import outbox, queue
 from wagtail_icarus_smtp.models import OutboxMessage, SmtpSettings
 
@@ -91,18 +91,7 @@ def slow_data(monkeypatch):
 
 
 def hold(count):
-    envelopes = [
-        outbox.Envelope(
-            message_id=f"<m{i}@test>",
-            subject=f"M{i}",
-            sender="shop@dropzone.example",
-            has_reply_to=False,
-            recipients=[f"k{i}@example.com"],
-            mime=f"Subject: M{i}\r\nMessage-ID: <m{i}@test>\r\n\r\nText {i}\r\n".encode(),
-        )
-        for i in range(count)
-    ]
-    outbox.accept(envelopes, held=True)
+    outbox.accept(numbered_envelopes(count), held=True)
 
 
 def test_a_real_qcluster_drains_held_mail_when_sending_is_switched_on(

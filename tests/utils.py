@@ -13,6 +13,7 @@ from wagtail.contrib.settings.views import get_setting_edit_handler
 from wagtail.users.models import UserProfile
 
 from tests.conftest import MAILBOX, PASSWORD
+from wagtail_icarus_smtp import outbox
 from wagtail_icarus_smtp.models import SmtpSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,3 +117,22 @@ def committed():
     """Run the on-commit callbacks at the end of the block, as a real commit would:
     the backend delivers what it accepted only after the caller's transaction commits."""
     return TestCase.captureOnCommitCallbacks(execute=True)
+
+
+def numbered_envelopes(count, prefix="m", sender="shop@dropzone.example"):
+    """``count`` small messages ``<{prefix}{i}@test>`` to ``k{i}@example.com``, ready for
+    ``outbox.accept``."""
+    return [
+        outbox.Envelope(
+            message_id=f"<{prefix}{i}@test>",
+            subject=f"{prefix.upper()}{i}",
+            sender=sender,
+            has_reply_to=False,
+            recipients=[f"k{i}@example.com"],
+            mime=(
+                f"Subject: {prefix.upper()}{i}\r\nMessage-ID: <{prefix}{i}@test>\r\n"
+                f"\r\nText {i}\r\n"
+            ).encode(),
+        )
+        for i in range(count)
+    ]
