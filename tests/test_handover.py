@@ -17,7 +17,7 @@ from tests import smtpservers
 from tests.utils import XHR, committed, configure, german, numbered_envelopes
 from wagtail_icarus_smtp import conf, outbox, queue, tasks
 from wagtail_icarus_smtp.backends import EmailBackend
-from wagtail_icarus_smtp.models import DeliveryWakeup, OutboxMessage
+from wagtail_icarus_smtp.models import DeliveryWakeup, OutboxMessage, SmtpSettings
 from wagtail_icarus_smtp.outbox import alerts, delivery
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("our_backend")]
@@ -208,3 +208,35 @@ def test_a_drain_hands_over_at_its_time_limit_and_the_next_one_sends_the_rest(
     run_queued_deliveries()
     received = [m.message["Subject"] for m in server.wait_for_messages(30)]
     assert sorted(received) == sorted(f"M{number}" for number in range(30))  # each once
+
+
+def test_a_booking_after_sending_was_switched_off_is_held_at_once(server, no_inline_tasks):
+    """The configuration the backend reads is compiled once, but read fresh each time:
+    a change saved a moment ago applies to the very next booking."""
+    hand_over("Vorher")
+    SmtpSettings.objects.update(enabled=False)
+
+    hand_over("Nachher")
+
+    assert dict(OutboxMessage.objects.values_list("subject", "status")) == {
+        "Vorher": "queued",
+        "Nachher": "held",
+    }
+
+
+def test_a_newsletter_larger_than_one_insert_is_stored_whole_and_delivered(server, no_inline_tasks):
+    """SQLite takes 999 values per statement: 150 messages are stored in several
+    inserts, every row complete, and the worker sends each one."""
+    subjects = [f"Newsletter {number}" for number in range(150)]
+
+    assert hand_over(*subjects) == 150
+
+    rows = OutboxMessage.objects.order_by("pk")
+    assert [row.subject for row in rows] == subjects
+    assert {(row.status, row.bulk, tuple(row.recipients)) for row in rows} == {
+        ("queued", True, ("kunde@example.org",))
+    }
+    assert all(bytes(row.mime).startswith(b"Content-Type: text/plain") for row in rows)
+    run_queued_deliveries()
+    received = [m.message["Subject"] for m in server.wait_for_messages(150)]
+    assert sorted(received) == sorted(subjects)

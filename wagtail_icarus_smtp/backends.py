@@ -1,13 +1,13 @@
-"""The email backend: accepts messages into the outbox and triggers their delivery.
+"""The email backend: accepts messages into the outbox and wakes the worker.
 
 Django builds each message (MIME, Message-ID; addresses with its SMTP backend's own
 checks); the backend stores it as an ``OutboxMessage`` row in the caller's transaction
-(one query for the configuration, one for the rows) and returns how many it accepted.
-After the commit,
-the rows are delivered in this process over one connection when sending is on and a
-live configuration exists; otherwise they are held. A rolled-back transaction sends
-nothing. See ``outbox`` for claiming, retries and backoff.
-"""
+(one query for the configuration, one for the rows, both compiled once per process)
+and returns how many it accepted. After the commit it only wakes the worker, which
+delivers them; without a live configuration, or with sending switched off, they are
+held. A rolled-back transaction sends nothing. ``ICARUS_SMTP_SEND_IN_REQUEST`` makes
+the request deliver its rows itself after the commit, over one connection. See
+``outbox`` for claiming, retries and backoff."""
 
 import email.policy
 import logging
@@ -75,21 +75,21 @@ class EmailBackend(BaseEmailBackend):
         bulk = len(envelopes) > 1  # a newsletter goes after bookings and resets
         with self._lock:
             sending = self.sending or live.load()
-            held = sending.mailbox is None
-            rows = outbox.accept(envelopes, held=held, claimed=in_request and not held, bulk=bulk)
-        if held:
-            logger.warning(
-                "SMTP sending is not possible (%s): %d message(s) held.",
-                sending.reason,
-                len(rows),
-            )
-        elif in_request:  # opt-in: this request waits for the mail server
+        held = sending.mailbox is None
+        if in_request and not held:  # opt-in: this request waits for the mail server
+            rows = outbox.accept(envelopes, held=False, claimed=True, bulk=bulk)
             transaction.on_commit(
                 lambda: outbox.deliver_accepted(rows, sending, self.deadline_seconds)
             )
+            return len(rows)
+        count = outbox.hand_over(envelopes, held=held, bulk=bulk)
+        if held:
+            logger.warning(
+                "SMTP sending is not possible (%s): %d message(s) held.", sending.reason, count
+            )
         else:  # the worker sends; this request only wakes it (coalesced)
             transaction.on_commit(alerts.handed_over)
-        return len(rows)
+        return count
 
     def envelope(self, email_message):
         """Django builds the message: MIME bytes, Message-ID and envelope recipients."""

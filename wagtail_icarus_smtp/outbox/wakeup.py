@@ -15,8 +15,12 @@ from django.utils import timezone
 
 from .. import conf, queue
 from ..models import DeliveryWakeup
+from ..models.prepared import Prepared
 
 ROW = 1
+
+#: Whether a drain is pending: every hand-over reads it (compiled once).
+_REQUESTED = Prepared(lambda: DeliveryWakeup.objects.filter(pk=ROW).values_list("requested_at"))
 
 
 def wake(now=None):
@@ -27,13 +31,13 @@ def wake(now=None):
     pending this is one ``SELECT``; a write only when a drain is really queued.
     """
     now = now or timezone.now()
-    found = DeliveryWakeup.objects.filter(pk=ROW).values("requested_at").first()
+    found = _REQUESTED.rows()
     stale = now - timedelta(seconds=conf.get("OUTBOX_LEASE"))
-    asked = found["requested_at"] if found is not None else None
+    asked = found[0][0] if found else None
     if asked is not None and asked >= stale:  # a drain is pending: it will see this mail
         grace = now - timedelta(seconds=conf.get("WORKER_GRACE"))
         return asked if asked < grace else None
-    if found is None:
+    if not found:
         _, created = DeliveryWakeup.objects.get_or_create(pk=ROW, defaults={"requested_at": now})
     else:  # none pending, or one so old that its task was lost: ask (once, if racing)
         created = DeliveryWakeup.objects.filter(
