@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.mail import EmailMessage
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django_q.conf import Conf
@@ -240,3 +240,16 @@ def test_a_newsletter_larger_than_one_insert_is_stored_whole_and_delivered(serve
     run_queued_deliveries()
     received = [m.message["Subject"] for m in server.wait_for_messages(150)]
     assert sorted(received) == sorted(subjects)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_waking_the_worker_leaves_the_request_its_database_connection(server, no_inline_tasks):
+    """django-q2's ORM broker closes the connection before it queues a task unless a
+    transaction is open; the request's next statement would have to open a new one."""
+    connection.ensure_connection()
+    opened = connection.connection
+    with transaction.atomic():
+        EmailBackend().send_messages([EmailMessage("Buchung", "Text", None, ["k@example.org"])])
+
+    assert len(queued_deliveries()) == 1  # this booking woke the worker
+    assert connection.connection is opened
