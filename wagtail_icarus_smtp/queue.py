@@ -5,6 +5,8 @@ so the names here are plain strings (they are stored in django-q2's Task and Sch
 rows and must not change).
 """
 
+import contextlib
+
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django_q.conf import Conf
 from django_q.models import Schedule
@@ -29,19 +31,23 @@ def after_commit(name, *args):
     transaction.on_commit(lambda: enqueue_now(name, *args))
 
 
-def enqueue_now(name, *args):
-    """Queue task ``name`` now (the caller has committed already).
+def queuing():
+    """The transaction to queue tasks in (with what goes with them).
 
-    In a transaction of its own: outside one, django-q2's ORM broker closes the
-    database connection before it queues (``close_old_connections``), and whatever the
-    request runs next has to open a new one (~2 ms, more when SQLite checkpoints its
-    log on the close). Where django-q2 runs tasks at once (``sync``) the task must not
-    run inside a transaction: it is called as is.
+    Outside one, django-q2's ORM broker closes the database connection before it
+    queues (``close_old_connections``), and whatever the request runs next has to open
+    a new one (~2 ms, more when SQLite checkpoints its log on the close). Where
+    django-q2 runs tasks at once (``sync``), a task must not run inside a transaction:
+    then there is none.
     """
     if Conf.SYNC:
-        async_task(name, *args, group=GROUP)
-        return
-    with transaction.atomic(using=Conf.ORM or DEFAULT_DB_ALIAS):
+        return contextlib.nullcontext()
+    return transaction.atomic(using=Conf.ORM or DEFAULT_DB_ALIAS, savepoint=False)
+
+
+def enqueue_now(name, *args):
+    """Queue task ``name`` now (the caller has committed already, or is ``queuing``)."""
+    with queuing():
         async_task(name, *args, group=GROUP)
 
 

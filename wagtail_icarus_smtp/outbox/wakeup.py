@@ -37,14 +37,17 @@ def wake(now=None):
     if asked is not None and asked >= stale:  # a drain is pending: it will see this mail
         grace = now - timedelta(seconds=conf.get("WORKER_GRACE"))
         return asked if asked < grace else None
-    if not found:
-        _, created = DeliveryWakeup.objects.get_or_create(pk=ROW, defaults={"requested_at": now})
-    else:  # none pending, or one so old that its task was lost: ask (once, if racing)
-        created = DeliveryWakeup.objects.filter(
-            Q(requested_at__isnull=True) | Q(requested_at__lt=stale), pk=ROW
-        ).update(requested_at=now)
-    if created:
-        queue.enqueue_now(queue.DELIVER)
+    with queue.queuing():  # the request and its task: one commit
+        if not found:
+            _, created = DeliveryWakeup.objects.get_or_create(
+                pk=ROW, defaults={"requested_at": now}
+            )
+        else:  # none pending, or one so old that its task was lost: ask (once, if racing)
+            created = DeliveryWakeup.objects.filter(
+                Q(requested_at__isnull=True) | Q(requested_at__lt=stale), pk=ROW
+            ).update(requested_at=now)
+        if created:
+            queue.enqueue_now(queue.DELIVER)
     return None
 
 
