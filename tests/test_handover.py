@@ -3,11 +3,13 @@ no SMTP session in the request, one pending task for a burst, single messages be
 bulk ones, no backlog left behind, and a missing worker is said, not hidden."""
 
 import asyncio
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.core.mail import EmailMessage
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django_q.conf import Conf
@@ -253,3 +255,43 @@ def test_waking_the_worker_leaves_the_request_its_database_connection(server, no
 
     assert len(queued_deliveries()) == 1  # this booking woke the worker
     assert connection.connection is opened
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_during_the_drain_goes_out_with_it_and_later_mail_wakes_again(
+    server, no_inline_tasks, settings
+):
+    """A drain that emptied the outbox stays a moment: bookings meanwhile only read the
+    wake-up and go out with it (no task each); after it ended, mail wakes it again."""
+    settings.ICARUS_SMTP_DRAIN_LINGER = 1
+    hand_over("Erste")
+    OrmQ.objects.all().delete()  # the worker has taken the task
+    results = []
+
+    def worker():
+        try:
+            results.append(tasks.deliver_outbox())
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    server.wait_for_messages(1)
+    wait_until(lambda: DeliveryWakeup.objects.filter(requested_at__isnull=False).exists())
+    for number in range(3):
+        hand_over(f"Buchung {number}")
+    assert queued_deliveries() == []  # they only read the wake-up
+    thread.join(timeout=30)
+
+    assert results[0]["sent"] == 4
+    received = [m.message["Subject"] for m in server.wait_for_messages(4)]
+    assert sorted(received) == ["Buchung 0", "Buchung 1", "Buchung 2", "Erste"]
+    hand_over("Später")
+    assert len(queued_deliveries()) == 1
+
+
+def wait_until(condition, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "never happened"
+        time.sleep(0.01)

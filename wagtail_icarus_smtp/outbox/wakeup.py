@@ -59,6 +59,13 @@ def woken():
         DeliveryWakeup.objects.get_or_create(pk=ROW, defaults={"worker_seen_at": now})
 
 
+def lingering():
+    """A drain stays for more mail: the wake-up counts as asked (bookings only read
+    it), and the worker is alive. Cleared by ``woken`` when the drain ends."""
+    now = timezone.now()
+    DeliveryWakeup.objects.filter(pk=ROW).update(requested_at=now, worker_seen_at=now)
+
+
 def unanswered_since(now=None):
     """When a wake-up was requested that no worker has picked up within the grace
     period (no worker running), or ``None``."""
