@@ -11,8 +11,9 @@ The life of a message (``OutboxMessage.Status``)::
 * Rows accepted while sending is possible are born claimed by the accepting process,
   which sends them right after the commit (no separate claim).
 * ``claim`` gives one worker a batch; ``store`` records the outcomes, a group at a time.
-* Where the server offers PIPELINING, a message costs about one round trip
-  (``smtp/pipelining``); elsewhere it goes lock-step (``sendmail``). Both end in
+* Where the server offers PIPELINING and CHUNKING, a window of messages shares a
+  round trip (``smtp/chunking``); with PIPELINING alone a message costs about one
+  (``smtp/pipelining``); elsewhere it goes lock-step (``sendmail``). All end in
   ``_record_outcome``.
 """
 
@@ -31,7 +32,7 @@ from ..exceptions import IcarusSmtpError
 from ..models import OutboxMessage
 from ..models.outbox import DEFERRED, FAILED, HELD, QUEUED
 from ..setup import live
-from ..smtp import addresses, failures, headers, pipelining, transport
+from ..smtp import addresses, chunking, failures, headers, pipelining, transport
 from . import alerts, pacing, wakeup
 from .intake import accept
 from .leases import claim, claimable, connections_wanted
@@ -138,9 +139,10 @@ def _send_lock_step(client, batch, messages, seconds, secrets):
 
 
 @sensitive_variables()
-def _send_pipelined(client, batch, messages, seconds, secrets):
-    """Commands in groups, about one round trip per message (``smtp/pipelining``)."""
-    for message, outcome in pipelining.send(client, messages, seconds):
+def _send_pipelined(client, batch, messages, seconds, secrets, send=pipelining.send):
+    """Commands in groups (``send``: ``smtp/pipelining``, about one round trip per
+    message, or ``smtp/chunking``, a window of messages per round trip)."""
+    for message, outcome in send(client, messages, seconds):
         if not _record_outcome(client, batch, message.tag, outcome, secrets):
             return
 
@@ -243,7 +245,9 @@ def _deliver_batch(batch, sending, seconds):
         return
     try:
         messages = _messages(client, batch, sending, secrets)
-        if pipelining.offered(client):
+        if chunking.offered(client):
+            _send_pipelined(client, batch, messages, seconds, secrets, chunking.send)
+        elif pipelining.offered(client):
             _send_pipelined(client, batch, messages, seconds, secrets)
         else:
             _send_lock_step(client, batch, messages, seconds, secrets)
