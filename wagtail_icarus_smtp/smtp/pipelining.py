@@ -4,7 +4,9 @@ Where the server offers ``PIPELINING`` (Postfix, Exim, Microsoft 365 and Gmail d
 ``MAIL FROM``, every ``RCPT TO`` and ``DATA`` of a message go out in one write and
 their replies are read together; once the server said ``354``, the message content
 goes out — and the next message's commands follow its end of data in the same write.
-Lock-step ``sendmail`` costs 3 + recipients round trips per message instead.
+Lock-step ``sendmail`` costs 3 + recipients round trips per message instead. Where the
+server also offers ``CHUNKING``, ``smtp/chunking`` does without the wait for ``354``
+(and uses this module's commands and envelope replies).
 
 Each message's outcome is what smtplib's ``sendmail`` gives for it: the refused
 recipients (a dict, empty when all took it), or the exception it would have raised
