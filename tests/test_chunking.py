@@ -3,9 +3,12 @@
 real local TLS server (``SmtpServer(pipelining=True, chunking=True)`` takes ``BDAT``
 and records what it read)."""
 
+import asyncio
 import time
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from tests import smtpservers
 from tests.conftest import MAILBOX, PASSWORD
@@ -194,6 +197,24 @@ def test_a_message_refused_after_its_content_does_not_block_the_others(
     assert statuses() == ["sent", "failed", "sent"]
     assert OutboxMessage.objects.get(subject="M1").last_reply.startswith("554 5.6.0")
     assert subjects(chunked, 2) == ["M0", "M2"]
+
+
+def test_outcomes_are_written_as_they_come_from_a_slow_server(
+    chunked,
+    data_hook,  # noqa: F811 (the fixture imported above)
+):
+    """All three go out in one write; the server answers each after FLUSH_SECONDS and
+    more: each outcome is written when its reply came, not when the window is done."""
+    data_hook(lambda envelope, count: asyncio.sleep(0.08))
+    queue_up(3)
+
+    with CaptureQueriesContext(connection) as queries:
+        outbox.drain()
+
+    writes = [q["sql"] for q in queries if q["sql"].startswith("UPDATE") and "CASE" in q["sql"]]
+    assert len(writes) == 3
+    assert statuses() == ["sent"] * 3
+    assert len(reads_with(chunked, b"BDAT ")) == 1
 
 
 @pytest.mark.parametrize("stage", ["MAIL", "RCPT", "DATA"])
