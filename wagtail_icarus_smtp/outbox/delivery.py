@@ -80,10 +80,13 @@ def _record_outcome(client, batch, row, outcome, secrets):
     The one place where an answer becomes a row's status, for lock-step and pipelined
     sending alike.
     """
-    if isinstance(outcome, smtplib.SMTPRecipientsRefused):  # all refused: recorded as below
+    all_refused = isinstance(outcome, smtplib.SMTPRecipientsRefused)
+    if all_refused:  # recorded as below
         outcome = outcome.recipients
     if isinstance(outcome, smtplib.SMTPResponseException):
         failure = failures.classify(outcome, secrets=secrets)
+        if _refused_after_send_limit(batch, failure):
+            return outcome.smtp_code != 421 and client.sock is not None
         limited = _heard_send_limit(batch, failure)  # deferred even as 554 (Microsoft)
         temporary = limited or 400 <= outcome.smtp_code < 500
         batch.finish(row, DEFERRED if temporary else FAILED, failure)
@@ -107,11 +110,20 @@ def _record_outcome(client, batch, row, outcome, secrets):
         if _heard_send_limit(batch, batch.session_ended):
             batch.session_ended = None  # the rest goes back untried
         return False
-    state = recipient_outcomes(row, refused)
     failure = refusal_failure(refused) if refused else None
+    if all_refused and _refused_after_send_limit(batch, failure):
+        return True
+    state = recipient_outcomes(row, refused)
     batch.finish(row, state, failure, _refused_json(refused))
     _heard_send_limit(batch, failure)
     return True
+
+
+def _refused_after_send_limit(batch, failure):
+    """``failure`` is the send limit again, for a message that went out before the
+    first one was heard (pipelined, or in a ``smtp/chunking`` window): it was not taken,
+    so it waits unchanged with the untried rest (given back by ``_end_batch``)."""
+    return batch.send_limit is not None and pacing.is_send_limit(failure)
 
 
 def _heard_send_limit(batch, failure):

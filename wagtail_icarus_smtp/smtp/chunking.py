@@ -22,11 +22,13 @@ may keep the transaction open, and the next message's ``MAIL`` was already sent;
 
 Outcomes are those of ``pipelining.send``: the refused recipients (a dict), or the
 exception ``sendmail`` would have raised. A ``421`` ends the session (the client is
-closed), as does a broken connection or a timeout: the messages after the one that
-heard it get no outcome (the server did not take them; a broken connection leaves
-open whether it took the one in question, as with any message). The transcript, the
-reply budget and the deadline of ``transport`` apply: every write and each message's
-replies get a fresh deadline.
+closed): the messages after the one that heard it get no outcome, and the server did
+not take them. A broken connection or a timeout ends it too; then the one waiting for
+its replies gets the error, and the rest of the window no outcome — the server may
+have taken some of them, so a new attempt may deliver them twice (same Message-ID),
+as it may any message whose reply was lost. The transcript, the reply budget and the
+deadline of ``transport`` apply: every write and each message's replies get a fresh
+deadline.
 """
 
 import collections
