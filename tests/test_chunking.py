@@ -298,3 +298,28 @@ def test_the_transcript_records_bdat(chunked):
     assert "C: Hallo" in transcript
     assert not any(line.startswith("S: 354") for line in transcript)
     assert "C: ****" in transcript  # AUTH masked as always
+
+
+def test_a_connection_broken_mid_window_loses_nothing(chunked, monkeypatch):
+    """The server drops the connection at the second message's content, without a
+    reply: that one is deferred, the unanswered rest of the window goes back and out
+    again over a new connection, each once."""
+    original = smtpservers._Handler.handle_DATA
+
+    async def handle_DATA(self, server, session, envelope):
+        if b"M1" in envelope.content:
+            server.transport.abort()
+            return "451 never heard"
+        return await original(self, server, session, envelope)
+
+    monkeypatch.setattr(smtpservers._Handler, "handle_DATA", handle_DATA)
+    queue_up(4)
+
+    outbox.drain()
+
+    assert statuses() == ["sent", "deferred", "sent", "sent"]
+    assert OutboxMessage.objects.get(subject="M1").last_category == "connection"
+    assert sorted(subjects(chunked, 3)) == ["M0", "M2", "M3"]
+    time.sleep(0.2)
+    assert len(chunked.messages) == 3  # none twice
+    assert chunked.sessions == 2
