@@ -49,10 +49,11 @@ def _linger(until):
     wakeup.lingering()
     quiet_until = time.monotonic() + seconds
     while time.monotonic() < min(quiet_until, until):
-        time.sleep(LINGER_POLL)
-        if leases.anything_due():
+        if leases.anything_due():  # mail came during the last drain: at once
             total.add(delivery.drain(max_batches=1))
             quiet_until = time.monotonic() + seconds
+        else:
+            time.sleep(LINGER_POLL)
     wakeup.woken()
     if leases.anything_due():
         wakeup.wake()
