@@ -33,6 +33,15 @@ def _drains_do_not_linger(settings):
 
 
 @pytest.fixture(autouse=True)
+def _configuration_read_afresh():
+    """The backend takes a usable configuration read in the last second again: no test
+    starts with one read by the test before."""
+    from wagtail_icarus_smtp.setup import live
+
+    live.forget()
+
+
+@pytest.fixture(autouse=True)
 def _no_dns(monkeypatch):
     """Tests never ask a real DNS server: numeric addresses and ``localhost`` resolve
     locally, every other name does not resolve (tests that need one set a resolver)."""

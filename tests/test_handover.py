@@ -21,6 +21,7 @@ from wagtail_icarus_smtp import conf, outbox, queue, tasks
 from wagtail_icarus_smtp.backends import EmailBackend
 from wagtail_icarus_smtp.models import DeliveryWakeup, OutboxMessage, SmtpSettings
 from wagtail_icarus_smtp.outbox import alerts, delivery
+from wagtail_icarus_smtp.setup import live
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("our_backend")]
 
@@ -176,7 +177,8 @@ def test_while_a_drain_is_pending_a_booking_reads_the_wake_up_and_writes_only_it
 ):
     hand_over("Buchung 1")  # asks for a drain
 
-    with django_assert_num_queries(3) as captured:  # settings, the message, the wake-up
+    # The message and the wake-up: the configuration read a moment ago is taken again.
+    with django_assert_num_queries(2) as captured:
         hand_over("Buchung 2")
 
     writes = [q["sql"] for q in captured if not q["sql"].startswith("SELECT")]
@@ -212,11 +214,13 @@ def test_a_drain_hands_over_at_its_time_limit_and_the_next_one_sends_the_rest(
     assert sorted(received) == sorted(f"M{number}" for number in range(30))  # each once
 
 
-def test_a_booking_after_sending_was_switched_off_is_held_at_once(server, no_inline_tasks):
-    """The configuration the backend reads is compiled once, but read fresh each time:
-    a change saved a moment ago applies to the very next booking."""
+def test_a_booking_after_sending_was_switched_off_here_is_held_at_once(server, no_inline_tasks):
+    """The configuration the backend reads is compiled once, but read fresh after a
+    change saved in this process: the very next booking is held."""
     hand_over("Vorher")
-    SmtpSettings.objects.update(enabled=False)
+    smtp_settings = SmtpSettings.load()
+    smtp_settings.enabled = False
+    smtp_settings.save()
 
     hand_over("Nachher")
 
@@ -224,6 +228,26 @@ def test_a_booking_after_sending_was_switched_off_is_held_at_once(server, no_inl
         "Vorher": "queued",
         "Nachher": "held",
     }
+
+
+def test_switched_off_in_another_process_the_worker_holds_what_came_meanwhile(
+    server, no_inline_tasks
+):
+    """Within a second of its last read a process takes the usable configuration
+    again: a booking after another process switched sending off is queued — and the
+    worker, which reads the configuration before it sends, holds it. Nothing is sent."""
+    hand_over("Vorher")
+    run_queued_deliveries()
+    SmtpSettings.objects.update(enabled=False)  # saved elsewhere: no signal here
+
+    hand_over("Nachher")
+    run_queued_deliveries()
+
+    assert OutboxMessage.objects.get(subject="Nachher").status == "held"
+    assert [m.message["Subject"] for m in server.wait_for_messages(1)] == ["Vorher"]
+    live.forget()
+    hand_over("Danach")  # read afresh: held at once
+    assert OutboxMessage.objects.get(subject="Danach").status == "held"
 
 
 def test_a_newsletter_larger_than_one_insert_is_stored_whole_and_delivered(server, no_inline_tasks):

@@ -2,17 +2,16 @@
 
 Django builds each message (MIME, Message-ID; addresses with its SMTP backend's own
 checks); the backend stores it as an ``OutboxMessage`` row in the caller's transaction
-(one query for the configuration, one for the rows, both compiled once per process)
-and returns how many it accepted. After the commit it only wakes the worker, which
-delivers them; without a live configuration, or with sending switched off, they are
-held. A rolled-back transaction sends nothing. ``ICARUS_SMTP_SEND_IN_REQUEST`` makes
-the request deliver its rows itself after the commit, over one connection. See
-``outbox`` for claiming, retries and backoff."""
+(one statement for the rows; one for the configuration, at most once a second per
+process: ``live.hold_reason``) and returns how many it accepted. After the commit it
+only wakes the worker, which delivers them; without a live configuration, or with
+sending switched off, they are held. A rolled-back transaction sends nothing.
+``ICARUS_SMTP_SEND_IN_REQUEST`` makes the request deliver its rows itself after the
+commit, over one connection. See ``outbox`` for claiming, retries and backoff."""
 
 import email.policy
 import logging
 import re
-import threading
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -58,7 +57,6 @@ class EmailBackend(BaseEmailBackend):
         super().__init__(**kwargs)
         self.fail_silently = fail_silently  # accepting is a database write: nothing to hide
         self.sending = None
-        self._lock = threading.RLock()
 
     # -- connection ----------------------------------------------------------------
     # The SMTP connections belong to ``outbox.deliver``; an open backend only keeps
@@ -82,20 +80,21 @@ class EmailBackend(BaseEmailBackend):
             return 0
         in_request = conf.get("SEND_IN_REQUEST")
         bulk = len(envelopes) > 1  # a newsletter goes after bookings and resets
-        with self._lock:
-            sending = self.sending or live.load()
-        held = sending.mailbox is None
-        if in_request and not held:  # opt-in: this request waits for the mail server
-            rows = outbox.accept(envelopes, held=False, claimed=True, bulk=bulk)
-            transaction.on_commit(
-                lambda: outbox.deliver_accepted(rows, sending, self.deadline_seconds)
-            )
-            return len(rows)
-        count = outbox.hand_over(envelopes, held=held, bulk=bulk)
-        if held:
-            logger.warning(
-                "SMTP sending is not possible (%s): %d message(s) held.", sending.reason, count
-            )
+        opened = self.sending  # the configuration ``open()`` read, if it was called
+        if in_request:  # opt-in: this request waits for the mail server
+            sending = opened or live.load()
+            if sending.mailbox is not None:
+                rows = outbox.accept(envelopes, held=False, claimed=True, bulk=bulk)
+                transaction.on_commit(
+                    lambda: outbox.deliver_accepted(rows, sending, self.deadline_seconds)
+                )
+                return len(rows)
+            reason = sending.reason
+        else:
+            reason = opened.reason if opened is not None else live.hold_reason()
+        count = outbox.hand_over(envelopes, held=bool(reason), bulk=bulk)
+        if reason:
+            logger.warning("SMTP sending is not possible (%s): %d message(s) held.", reason, count)
         else:  # the worker sends; this request only wakes it (coalesced)
             transaction.on_commit(alerts.handed_over)
         return count

@@ -1,9 +1,11 @@
 """The live configuration: promoted from a tested draft, read by the email backend."""
 
 import dataclasses
+import time
 from datetime import datetime, timedelta
 
 from django.db import router, transaction
+from django.db.models.signals import post_delete, post_save
 
 from .. import signals, status
 from ..exceptions import PasswordUnreadable
@@ -101,6 +103,50 @@ def load():
     if live is None:
         return Sending(None, reason=NOT_CONFIGURED, settings_pk=smtp_settings.pk)
     return through(smtp_settings, live)
+
+
+#: Seconds for which a usable configuration read by this process is taken again for
+#: mail handed to the worker (``hold_reason``).
+REUSE_SECONDS = 1.0
+
+
+class _Usable:
+    """When this process (any thread) last read a configuration that could send
+    (``time.monotonic()``)."""
+
+    at = float("-inf")
+
+
+_usable = _Usable()
+
+
+def hold_reason():
+    """Why mail handed to the worker must be held now, or ``""`` when it can be sent.
+
+    A usable configuration read by this process less than ``REUSE_SECONDS`` ago is
+    taken again without a query: a burst of bookings reads it once a second. That is
+    safe because the worker reads the configuration again before it sends and holds
+    the mail if sending has become impossible meanwhile. A configuration that cannot
+    send is read each time, so mail is queued as soon as sending is possible again;
+    and a change saved in this process applies at once (``forget``).
+    """
+    if time.monotonic() - _usable.at < REUSE_SECONDS:
+        return ""
+    sending = load()
+    if sending.mailbox is None:
+        return sending.reason
+    _usable.at = time.monotonic()
+    return ""
+
+
+def forget(**kwargs):
+    """The stored settings or live configuration changed: read them again."""
+    _usable.at = float("-inf")
+
+
+post_save.connect(forget, sender=SmtpSettings, dispatch_uid="icarus-smtp-live-settings")
+post_save.connect(forget, sender=SmtpLiveConfiguration, dispatch_uid="icarus-smtp-live-saved")
+post_delete.connect(forget, sender=SmtpLiveConfiguration, dispatch_uid="icarus-smtp-live-deleted")
 
 
 def through(smtp_settings, row):
