@@ -42,8 +42,9 @@ logger = logging.getLogger("wagtail_icarus_smtp")
 #: How many batches one ``drain()`` sends at most before it hands over to the next task.
 MAX_BATCHES = 50
 #: How many bytes of message bodies are read in one query at most (a claim reads ids,
-#: headers and sizes, not the bodies): 10,000 messages of 1 MB stay within bounds.
-BODY_CHUNK_BYTES = 8 * 1024 * 1024
+#: headers and sizes, not the bodies): hundreds of bookings per query, a message of a
+#: megabyte or more alone — each connection holds about two bodies at a time.
+BODY_CHUNK_BYTES = 1024 * 1024
 
 
 @sensitive_variables("sending")
@@ -133,7 +134,9 @@ def _send_lock_step(client, batch, messages, seconds, secrets):
             )
         except (*failures.EXCHANGE_ERRORS, ValueError) as error:
             outcome = error
-        if not _record_outcome(client, batch, message.tag, outcome, secrets):
+        going_on = _record_outcome(client, batch, message.tag, outcome, secrets)
+        del message, outcome  # its content is not held while the next one is read
+        if not going_on:
             return
 
 
@@ -141,7 +144,9 @@ def _send_lock_step(client, batch, messages, seconds, secrets):
 def _send_pipelined(client, batch, messages, seconds, secrets):
     """Commands in groups, about one round trip per message (``smtp/pipelining``)."""
     for message, outcome in pipelining.send(client, messages, seconds):
-        if not _record_outcome(client, batch, message.tag, outcome, secrets):
+        going_on = _record_outcome(client, batch, message.tag, outcome, secrets)
+        del message, outcome  # its content is not held while the next one is read
+        if not going_on:
             return
 
 
