@@ -12,6 +12,8 @@ line with what it measured; ``bench_send.py`` runs them and prints the table.
 * ``drain``     queue ``--count`` messages (not timed), then one worker pass sends them
 * ``bookings``  the peer's worker runs; ``--count`` bookings, each its own transaction,
                 timed until the server has received every message
+* ``on-the-wire``  the peer's worker runs and is idle; ``--count`` bookings one at a time,
+                ``WIRE_PAUSE`` apart, each timed from its commit until the server has it
 * ``fill``      queue ``--count`` messages with an attachment (``bench/memory.py``)
 * ``drain-rss`` send what is queued; report the process's peak resident memory
 
@@ -22,11 +24,13 @@ through its backend and ``send_queued_mail``; django-mailer through its backend 
 """
 
 import argparse
+import contextlib
 import json
 import os
 import resource
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -39,6 +43,8 @@ sys.path.insert(0, str(ROOT))
 POLL = 0.005
 #: How long the bench waits for mail to arrive before it gives up on a round.
 ARRIVAL_TIMEOUT = 600
+#: Seconds between two bookings of ``on-the-wire``: the worker is idle at each one.
+WIRE_PAUSE = 1.5
 
 
 def server_count():
@@ -46,6 +52,16 @@ def server_count():
     port = int(os.environ["BENCH_CONTROL_PORT"])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
         return int(conn.makefile().readline())
+
+
+def server_arrivals(count):
+    """When the last ``count`` messages arrived at the bench server (``time.time()``)."""
+    port = int(os.environ["BENCH_CONTROL_PORT"])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        reader = conn.makefile()
+        reader.readline()  # the count
+        conn.sendall(f"times {count}\n".encode())
+        return [float(value) for value in reader.readline().split()]
 
 
 def wait_for_server(target, timeout=ARRIVAL_TIMEOUT, worker=None):
@@ -290,26 +306,53 @@ def drain(peer, count):
     return {"seconds": seconds, "messages": count, "statements": statements.count}
 
 
-def bookings(peer, count):
-    """The peer's worker runs; ``count`` bookings one after another; timed until the
-    server has every message."""
+@contextlib.contextmanager
+def running_worker(peer):
+    """The peer's worker runs (none for stock), up and warm: a first booking arrived.
+    Yields the worker process and the server's count after that booking."""
     peer.reset()
     worker = None
     if peer.queues:
         worker = subprocess.Popen(peer.worker(), start_new_session=True, stdout=subprocess.DEVNULL)
     try:
         target = server_count() + 1
-        booking(0)  # the worker is up and warm once this one arrived
+        booking(0)
         wait_for_server(target, timeout=120, worker=worker)
-        started = time.perf_counter()
-        for index in range(1, count + 1):
-            booking(index)
-        wait_for_server(target + count, worker=worker)
-        seconds = time.perf_counter() - started
+        yield worker, target
     finally:
         if worker is not None:
             stop(worker)
+
+
+def bookings(peer, count):
+    """The peer's worker runs; ``count`` bookings one after another; timed until the
+    server has every message."""
+    with running_worker(peer) as (worker, received):
+        started = time.perf_counter()
+        for index in range(1, count + 1):
+            booking(index)
+        wait_for_server(received + count, worker=worker)
+        seconds = time.perf_counter() - started
     return {"seconds": seconds, "messages": count}
+
+
+def on_the_wire(peer, count):
+    """The peer's worker runs; ``count`` bookings, each when the worker is idle again
+    (``WIRE_PAUSE`` after the last one arrived), each timed from its commit (the first
+    ``on_commit`` hook) until the server has it. ``seconds``: the median."""
+    from django.db import transaction
+
+    commits = []
+    with running_worker(peer) as (worker, received):
+        for index in range(1, count + 1):
+            time.sleep(WIRE_PAUSE)
+            with transaction.atomic():
+                transaction.on_commit(lambda: commits.append(time.time()))
+                booking(index)
+            wait_for_server(received + index, timeout=60, worker=worker)
+    arrivals = server_arrivals(count)
+    latencies = [arrived - committed for arrived, committed in zip(arrivals, commits, strict=True)]
+    return {"seconds": statistics.median(latencies), "messages": count, "latencies": latencies}
 
 
 def stop(process):
@@ -373,6 +416,7 @@ def main():
             "store",
             "drain",
             "bookings",
+            "on-the-wire",
             "fill",
             "drain-rss",
             "post-office-loop",
@@ -401,6 +445,8 @@ def main():
         result = drain(peer, args.count)
     elif args.action == "bookings":
         result = bookings(peer, args.count)
+    elif args.action == "on-the-wire":
+        result = on_the_wire(peer, args.count)
     elif args.action == "fill":
         result = fill(peer, args.count, args.attachment_kb)
     else:
