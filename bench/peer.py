@@ -33,6 +33,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -75,14 +76,34 @@ def wait_for_server(target, timeout=ARRIVAL_TIMEOUT, worker=None):
 
 
 class Statements:
-    """Counts the SQL statements a connection runs (``connection.execute_wrapper``)."""
+    """Counts the SQL statements the process runs within ``counting()``: on this
+    thread's connection and on every connection opened meanwhile (a worker's further
+    connections are threads, each with a database connection of its own)."""
 
     def __init__(self):
         self.count = 0
+        self._lock = threading.Lock()
 
     def __call__(self, execute, sql, params, many, context):
-        self.count += 1
+        with self._lock:
+            self.count += 1
         return execute(sql, params, many, context)
+
+    @contextlib.contextmanager
+    def counting(self):
+        from django.db import connection
+        from django.db.backends.signals import connection_created
+
+        def opened(sender, connection, **kwargs):
+            if self not in connection.execute_wrappers:
+                connection.execute_wrappers.append(self)
+
+        connection_created.connect(opened, weak=False)
+        try:
+            with connection.execute_wrapper(self):
+                yield self
+        finally:
+            connection_created.disconnect(opened)
 
 
 def booking(index):
@@ -141,6 +162,9 @@ class Peer:
 
     def reset(self, sending=True):
         """Forget what earlier measurements left (rows, pending tasks)."""
+
+    def taken_over(self):
+        """Before ``drain``: forget what asked for the pass the bench runs now."""
 
     def drain(self):
         """One pass of the peer's worker: send everything due."""
@@ -203,11 +227,21 @@ class Ours(Peer):
 
         DeliveryWakeup.objects.update(requested_at=None)
 
+    def taken_over(self):
+        """The drain task the hand-overs queued is the one the bench runs now."""
+        from django_q.models import OrmQ
+
+        OrmQ.objects.all().delete()
+
     def drain(self):
+        """One drain task; another only when it queued one (it stopped at its limit
+        with mail left), as ``qcluster`` would run it."""
+        from django_q.models import OrmQ
+
         from wagtail_icarus_smtp import tasks
 
-        while tasks.deliver_outbox()["sent"]:
-            pass
+        while tasks.deliver_outbox()["sent"] and OrmQ.objects.exists():
+            OrmQ.objects.all().delete()
 
     def worker(self):
         return [sys.executable, "-m", "django", "qcluster"]
@@ -262,7 +296,6 @@ def handover(peer, count, sending=True, idle=False):
     No worker runs: ours wakes it with the first hand-over and sees that wake-up pending
     in the others (a burst of bookings). ``idle``: before each hand-over (not timed)
     the worker has taken the last wake-up, so each one queues a django-q2 task."""
-    from django.db import connection
 
     peer.reset(sending=sending)
     for index in range(min(count, 20)):  # warm up: imports, caches, TLS context
@@ -275,7 +308,7 @@ def handover(peer, count, sending=True, idle=False):
         if idle:
             peer.worker_idle()
         started = time.perf_counter()
-        with connection.execute_wrapper(statements):
+        with statements.counting():
             booking(index)
         seconds += time.perf_counter() - started
     return {
@@ -288,17 +321,18 @@ def handover(peer, count, sending=True, idle=False):
 
 def drain(peer, count):
     """Queue ``count`` messages (not timed); one worker pass sends them all."""
-    from django.db import connection
 
     peer.reset()
     queue_messages(5)  # warm up the worker: imports, TLS context
+    peer.taken_over()
     peer.drain()
     peer.reset()
     queue_messages(count)
+    peer.taken_over()
     before = server_count()
     statements = Statements()
     started = time.perf_counter()
-    with connection.execute_wrapper(statements):
+    with statements.counting():
         peer.drain()
     seconds = time.perf_counter() - started
     sent = server_count() - before
@@ -387,13 +421,13 @@ def resident_kb():
 
 
 def drain_rss(peer):
-    from django.db import connection
 
+    peer.taken_over()
     rss_before = resident_kb()
     before = server_count()
     statements = Statements()
     started = time.perf_counter()
-    with connection.execute_wrapper(statements):
+    with statements.counting():
         peer.drain()
     seconds = time.perf_counter() - started
     return {

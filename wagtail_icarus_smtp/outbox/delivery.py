@@ -314,7 +314,8 @@ def drain(max_batches=None):
     budget.limit = batch_size = conf.get("OUTBOX_BATCH_SIZE")
     extra = 0
     if not connections[router.db_for_write(OutboxMessage)].in_atomic_block:
-        extra, budget.limit = connections_wanted(batch_size, conf.get("OUTBOX_CONNECTIONS"))
+        maximum = conf.get("OUTBOX_CONNECTIONS")
+        extra, budget.limit, budget.due = connections_wanted(batch_size, maximum)
     helpers = [_Helper(budget) for _ in range(extra)]
     for helper in helpers:
         helper.start()
@@ -337,16 +338,30 @@ class _Budget:
         self.until = until
         #: How many rows each connection claims at a time.
         self.limit = None
+        #: Rows due when the drain began and not yet claimed (``None``: unknown). When
+        #: all are claimed, no connection asks again: mail due later wakes a drain
+        #: itself (a hand-over, the retry schedule).
+        self.due = None
         self.capped = False
         self._lock = threading.Lock()
 
     def take(self):
         with self._lock:
+            if self.due is not None and self.due <= 0:
+                return False
             if self.left <= 0 or time.monotonic() >= self.until:
                 self.capped = True
                 return False
             self.left -= 1
+            if self.due is not None:
+                self.due -= self.limit
             return True
+
+    def given_back(self, rows):
+        """``rows`` claimed but not tried are due again."""
+        with self._lock:
+            if self.due is not None:
+                self.due += rows
 
 
 def _drain_batches(budget):
@@ -354,6 +369,7 @@ def _drain_batches(budget):
     while budget.take():
         result = deliver(sending=live.load(), limit=budget.limit, until=budget.until)
         total.add(result)
+        budget.given_back(result.released)
         if result.connection_failure is not None or not (result.attempted or result.released):
             break
         if not result.released and result.attempted < budget.limit:
