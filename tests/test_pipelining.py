@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from tests import smtpservers
 from tests.conftest import MAILBOX, PASSWORD
 from tests.test_outbox import data_hook, rcpt_replies  # noqa: F401 (fixtures)
 from tests.utils import configure
@@ -274,6 +275,25 @@ def test_a_slow_server_has_each_outcome_written_at_once(
     writes = [q["sql"] for q in queries if q["sql"].startswith("UPDATE") and "CASE" in q["sql"]]
     assert len(writes) == 3
     assert statuses() == ["sent"] * 3
+
+
+def test_a_slow_login_does_not_have_the_first_outcome_written_alone(piped, monkeypatch):
+    """The 50 ms of a group count from the moment sending starts: a login slower than
+    that (here each EHLO takes 0.1 s) does not make the first outcome a group of one."""
+    ehlo = smtpservers._Handler.handle_EHLO
+
+    async def slow_ehlo(self, server, session, envelope, hostname, responses):
+        await _later(0.1)  # aiosmtpd tells the hook's kind by its parameters
+        return await ehlo(self, server, session, envelope, hostname, responses)
+
+    monkeypatch.setattr(smtpservers._Handler, "handle_EHLO", slow_ehlo)
+    queue_up(3)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert outbox.drain().sent == 3
+
+    writes = [q["sql"] for q in queries if q["sql"].startswith("UPDATE") and "CASE" in q["sql"]]
+    assert len(writes) == 1
 
 
 async def _later(seconds):

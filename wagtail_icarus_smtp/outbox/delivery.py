@@ -246,6 +246,7 @@ def _deliver_batch(batch, sending, seconds):
             batch.finish(row, DEFERRED, failure)
         logger.warning("SMTP connection failed (%s): messages deferred.", failure.category)
         return
+    batch.sending_starts()
     try:
         messages = _messages(client, batch, sending, secrets)
         if pipelining.offered(client):

@@ -124,6 +124,11 @@ class Batch:
         if len(self.unwritten) >= GROUP_SIZE or time.monotonic() - self.written_at >= FLUSH_SECONDS:
             self.flush()
 
+    def sending_starts(self):
+        """The connection is open: ``FLUSH_SECONDS`` count from now, not from the claim
+        (else the first outcome after a slow login would be written alone)."""
+        self.written_at = time.monotonic()
+
     def unfinished(self):
         """The rows without an outcome yet (not tried, or cut off)."""
         return [row for row in self.rows if row.pk not in self.finished]
