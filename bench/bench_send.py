@@ -282,6 +282,15 @@ def report(args, results):
         print(f"{label(measure, args):<46} {measure.unit:<7}" + "".join(cells))
         if any(cell.strip() for cell in sql):
             print(f"{'  SQL statements per message':<46} {'':<7}" + "".join(sql))
+        if measure.key == "bookings":  # where the time goes: bookings, then the wait
+            booked = [
+                number(statistics.median(r["booked"] for r in results[measure.key][p]))
+                if results[measure.key].get(p)
+                else "—"
+                for p in peers
+            ]
+            print(f"{'  of which the bookings themselves':<46} {'s':<7}"
+                  + "".join(f" {b:>21}" for b in booked))  # fmt: skip
         if measure.key == "handover":  # "no SMTP in the request": what the server saw
             seen = [max(r["smtp_in_request"] for r in results[measure.key][p]) for p in peers]
             print(f"{'  messages on the server during the requests':<46} {'':<7}"

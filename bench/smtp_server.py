@@ -1,7 +1,8 @@
 """The bench's SMTP server, in a process of its own (so it does not share the GIL with
 the client being measured): STARTTLS + AUTH LOGIN with the test CA's certificate for
-localhost/127.0.0.1, advertising PIPELINING as Postfix, Exim, Gmail and Microsoft 365 do
-(aiosmtpd reads pipelined commands in order). It counts messages and keeps nothing.
+localhost/127.0.0.1, advertising PIPELINING and CHUNKING (``BDAT``) as Postfix, Exim,
+Gmail and Microsoft 365 do (aiosmtpd reads pipelined commands in order; ``BDAT`` is the
+test server's). It counts messages and keeps nothing.
 
 Prints one JSON line {port, ca_file, control_port}; stops when stdin closes. A connection
 to ``control_port`` (plain TCP on 127.0.0.1) reads the number of messages received so far;
@@ -59,10 +60,6 @@ class FastController(_Controller):
 
 class CountingHandler(_Handler):
     """Accepts every message without parsing it (a bench sends gigabytes)."""
-
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):
-        responses = await super().handle_EHLO(server, session, envelope, hostname, responses)
-        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_DATA(self, server, session, envelope):
         self.owner.count_message()
@@ -126,7 +123,9 @@ def main():
     user, password = sys.argv[1], sys.argv[2]
     ca = default_ca()
     smtpservers._Controller = FastController  # this process's servers read DATA fast
-    with CountingServer(mode="starttls", ca=ca, users={user: password}) as server:
+    with CountingServer(
+        mode="starttls", ca=ca, users={user: password}, pipelining=True, chunking=True
+    ) as server:
         control_port = serve_count(server)
         started = {"port": server.port, "ca_file": ca.ca_file, "control_port": control_port}
         print(json.dumps(started), flush=True)

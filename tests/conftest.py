@@ -26,6 +26,13 @@ def _fresh_cache():
 
 
 @pytest.fixture(autouse=True)
+def _drains_do_not_linger(settings):
+    """A drain a test runs ends as soon as the outbox is empty; the tests of lingering
+    (and the real workers of the qcluster tests) keep the default."""
+    settings.ICARUS_SMTP_DRAIN_LINGER = 0
+
+
+@pytest.fixture(autouse=True)
 def _no_dns(monkeypatch):
     """Tests never ask a real DNS server: numeric addresses and ``localhost`` resolve
     locally, every other name does not resolve (tests that need one set a resolver)."""

@@ -285,11 +285,15 @@ class PostfixDovecot(_MailServer):
 class Exim(_MailServer):
     """Exim 4 on a STARTTLS port: AUTH PLAIN and LOGIN (after STARTTLS) against
     ``users``; accepted mail is discarded. ``refused_sender`` is refused at MAIL FROM
-    with a multi-line reply, as Exim writes them."""
+    with a multi-line reply, as Exim writes them. ``chunking=False`` stops Exim from
+    offering CHUNKING (``BDAT``), which it does by default."""
 
-    def __init__(self, users: dict[str, str], ca: TestCA, refused_sender: str = "") -> None:
+    def __init__(
+        self, users: dict[str, str], ca: TestCA, refused_sender: str = "", chunking: bool = True
+    ) -> None:
         super().__init__(users, ca)
         self.refused_sender = refused_sender
+        self.chunking = chunking
         self.process: subprocess.Popen | None = None
 
     def _condition(self, user_var: str, password_var: str) -> str:
@@ -326,6 +330,7 @@ tls_advertise_hosts = *
 tls_certificate = {self.cert}
 tls_privatekey = {self.key}
 auth_advertise_hosts = ${{if eq{{$tls_in_cipher}}{{}}{{}}{{*}}}}
+chunking_advertise_hosts = {"*" if self.chunking else ""}
 acl_smtp_mail = acl_check_mail
 acl_smtp_rcpt = acl_check_rcpt
 

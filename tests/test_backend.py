@@ -8,11 +8,16 @@ import time
 import pytest
 from django.core import mail
 from django.core.mail import EmailMessage
+from django.core.mail.backends import smtp
+from django.core.mail.message import sanitize_address
 from django.db import connection
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests import smtpservers
 from tests.conftest import MAILBOX
 from tests.utils import BACKEND, committed, configure
+from wagtail_icarus_smtp import backends
 from wagtail_icarus_smtp.backends import EmailBackend
 from wagtail_icarus_smtp.models import OutboxMessage
 
@@ -196,3 +201,52 @@ def test_the_mailers_timeout_option_is_the_deadline_of_its_exchanges(server, mon
     assert time.monotonic() - started < 4
     row = OutboxMessage.objects.get()
     assert (row.status, row.last_category) == ("deferred", "timeout")
+
+
+_DJANGO_CHECK = getattr(smtp.EmailBackend, "prep_address", None)
+
+
+def djangos_recipient(address):
+    """What Django's own SMTP backend writes as the envelope recipient."""
+    if _DJANGO_CHECK is not None:  # Django 6.0+
+        return _DJANGO_CHECK(EmailBackend(), address)
+    return sanitize_address(address, "utf-8")
+
+
+@settings(max_examples=300, deadline=None)
+@given(address=st.from_regex(backends._PLAIN_ADDRESS, fullmatch=True))
+def test_a_plain_address_is_written_as_djangos_check_writes_it(address):
+    message = EmailMessage("Buchung", "Text", None, [address])
+
+    assert EmailBackend().recipient(address, message) == djangos_recipient(address)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["Kunde <kunde@example.org>", "kunde@bücher.example", "a..b@example.org", " k@example.org"],
+)
+def test_other_addresses_go_through_djangos_check(address):
+    message = EmailMessage("Buchung", "Text", None, [address])
+
+    assert outcome(EmailBackend().recipient, address, message) == outcome(
+        djangos_recipient, address
+    )
+    assert backends._PLAIN_ADDRESS.fullmatch(address) is None
+
+
+def outcome(check, *args):
+    """What ``check`` returns, or the type of error it raises (Django 6 refuses
+    ``a..b@`` where 5.2 passes it on)."""
+    try:
+        return check(*args)
+    except ValueError as error:
+        return type(error)
+
+
+def test_an_address_with_a_line_break_is_refused_before_anything_is_stored(db):
+    message = EmailMessage("Buchung", "Text", None, ["kunde@example.org\nBcc: x@evil.example"])
+
+    with pytest.raises(ValueError):
+        EmailBackend().send_messages([message])
+
+    assert not OutboxMessage.objects.exists()

@@ -94,6 +94,7 @@ def test_the_round_trip_proxy_delays_each_exchange_and_keeps_tls_verified():
             client.starttls(context=context)  # the certificate for localhost still verifies
             client.login(user, password)
             assert client.has_extn("pipelining")  # as Postfix, Exim, Gmail, Microsoft 365
+            assert client.has_extn("chunking")  # BDAT, as those do too
             begun = time.monotonic()
             assert client.noop()[0] == 250
             assert time.monotonic() - begun >= 0.2  # one round trip

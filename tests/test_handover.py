@@ -3,11 +3,13 @@ no SMTP session in the request, one pending task for a burst, single messages be
 bulk ones, no backlog left behind, and a missing worker is said, not hidden."""
 
 import asyncio
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.core.mail import EmailMessage
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django_q.conf import Conf
@@ -17,7 +19,7 @@ from tests import smtpservers
 from tests.utils import XHR, committed, configure, german, numbered_envelopes
 from wagtail_icarus_smtp import conf, outbox, queue, tasks
 from wagtail_icarus_smtp.backends import EmailBackend
-from wagtail_icarus_smtp.models import DeliveryWakeup, OutboxMessage
+from wagtail_icarus_smtp.models import DeliveryWakeup, OutboxMessage, SmtpSettings
 from wagtail_icarus_smtp.outbox import alerts, delivery
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("our_backend")]
@@ -208,3 +210,88 @@ def test_a_drain_hands_over_at_its_time_limit_and_the_next_one_sends_the_rest(
     run_queued_deliveries()
     received = [m.message["Subject"] for m in server.wait_for_messages(30)]
     assert sorted(received) == sorted(f"M{number}" for number in range(30))  # each once
+
+
+def test_a_booking_after_sending_was_switched_off_is_held_at_once(server, no_inline_tasks):
+    """The configuration the backend reads is compiled once, but read fresh each time:
+    a change saved a moment ago applies to the very next booking."""
+    hand_over("Vorher")
+    SmtpSettings.objects.update(enabled=False)
+
+    hand_over("Nachher")
+
+    assert dict(OutboxMessage.objects.values_list("subject", "status")) == {
+        "Vorher": "queued",
+        "Nachher": "held",
+    }
+
+
+def test_a_newsletter_larger_than_one_insert_is_stored_whole_and_delivered(server, no_inline_tasks):
+    """SQLite takes 999 values per statement: 150 messages are stored in several
+    inserts, every row complete, and the worker sends each one."""
+    subjects = [f"Newsletter {number}" for number in range(150)]
+
+    assert hand_over(*subjects) == 150
+
+    rows = OutboxMessage.objects.order_by("pk")
+    assert [row.subject for row in rows] == subjects
+    assert {(row.status, row.bulk, tuple(row.recipients)) for row in rows} == {
+        ("queued", True, ("kunde@example.org",))
+    }
+    assert all(bytes(row.mime).startswith(b"Content-Type: text/plain") for row in rows)
+    run_queued_deliveries()
+    received = [m.message["Subject"] for m in server.wait_for_messages(150)]
+    assert sorted(received) == sorted(subjects)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_waking_the_worker_leaves_the_request_its_database_connection(server, no_inline_tasks):
+    """django-q2's ORM broker closes the connection before it queues a task unless a
+    transaction is open; the request's next statement would have to open a new one."""
+    connection.ensure_connection()
+    opened = connection.connection
+    with transaction.atomic():
+        EmailBackend().send_messages([EmailMessage("Buchung", "Text", None, ["k@example.org"])])
+
+    assert len(queued_deliveries()) == 1  # this booking woke the worker
+    assert connection.connection is opened
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_during_the_drain_goes_out_with_it_and_later_mail_wakes_again(
+    server, no_inline_tasks, settings
+):
+    """A drain that emptied the outbox stays a moment: bookings meanwhile only read the
+    wake-up and go out with it (no task each); after it ended, mail wakes it again."""
+    settings.ICARUS_SMTP_DRAIN_LINGER = 1
+    hand_over("Erste")
+    OrmQ.objects.all().delete()  # the worker has taken the task
+    results = []
+
+    def worker():
+        try:
+            results.append(tasks.deliver_outbox())
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    server.wait_for_messages(1)
+    wait_until(lambda: DeliveryWakeup.objects.filter(requested_at__isnull=False).exists())
+    for number in range(3):
+        hand_over(f"Buchung {number}")
+    assert queued_deliveries() == []  # they only read the wake-up
+    thread.join(timeout=30)
+
+    assert results[0]["sent"] == 4
+    received = [m.message["Subject"] for m in server.wait_for_messages(4)]
+    assert sorted(received) == ["Buchung 0", "Buchung 1", "Buchung 2", "Erste"]
+    hand_over("Später")
+    assert len(queued_deliveries()) == 1
+
+
+def wait_until(condition, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "never happened"
+        time.sleep(0.01)

@@ -46,13 +46,26 @@ def test_postfix_dovecot_setup_completes_with_an_umlaut_password(postfix, smtp_e
     assert "auth=1 " in log and "quit=1" in log  # one login, a polite goodbye
 
 
-@pytest.mark.django_db
-@pytest.mark.parametrize("mta", ["postfix", "exim"])
-def test_a_group_of_messages_goes_pipelined(mta, request, smtp_editor, monkeypatch):
-    """Postfix and Exim offer PIPELINING: each message's MAIL, RCPT and DATA go in one
-    write (the next one's with the previous content), and the server takes them all."""
-    server = request.getfixturevalue(mta)
-    assert not submit(user=smtp_editor, port=str(server.port), password=UMLAUT_PASSWORD).errors
+@pytest.fixture
+def unchunked(request, ca, trust):
+    """Postfix or Exim (``request.param``) configured not to offer CHUNKING: PIPELINING
+    alone, as older versions and some providers offer it."""
+    users = {MAILBOX: UMLAUT_PASSWORD}
+    if request.param == "postfix":
+        mailservers.require(mailservers.POSTFIX_MASTER, mailservers.DOVECOT)
+        server = mailservers.PostfixDovecot(users, ca, "smtpd_discard_ehlo_keywords = chunking\n")
+    else:
+        mailservers.require(mailservers.EXIM)
+        server = mailservers.Exim(users, ca, chunking=False)
+    with server:
+        trust(server.port)
+        yield server
+
+
+def queue_three(server, editor):
+    """Settings for ``server``; three messages of two recipients each, due, a line
+    starting with a dot in each."""
+    assert not submit(user=editor, port=str(server.port), password=UMLAUT_PASSWORD).errors
     outbox.accept(
         [
             outbox.Envelope(
@@ -67,6 +80,10 @@ def test_a_group_of_messages_goes_pipelined(mta, request, smtp_editor, monkeypat
         ],
         held=False,
     )
+
+
+def count_writes(monkeypatch):
+    """The client's writes, as they go out (the real ``send``, counted)."""
     writes = []
     send = transport.SMTP.send
 
@@ -74,7 +91,19 @@ def test_a_group_of_messages_goes_pipelined(mta, request, smtp_editor, monkeypat
         writes.append(data if isinstance(data, bytes) else data.encode())
         return send(client, data)
 
-    monkeypatch.setattr(transport.SMTP, "send", counted)  # the real send, its writes counted
+    monkeypatch.setattr(transport.SMTP, "send", counted)
+    return writes
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("unchunked", ["postfix", "exim"], indirect=True)
+def test_a_group_of_messages_goes_pipelined(unchunked, smtp_editor, monkeypatch):
+    """Postfix and Exim without CHUNKING, with PIPELINING: each message's MAIL, RCPT and
+    DATA go in one write (the next one's with the previous content), and the server
+    takes them all."""
+    server, mta = unchunked, type(unchunked).__name__
+    queue_three(server, smtp_editor)
+    writes = count_writes(monkeypatch)
 
     assert outbox.drain().sent == 3
 
@@ -83,9 +112,36 @@ def test_a_group_of_messages_goes_pipelined(mta, request, smtp_editor, monkeypat
     assert len(commands) == 3
     assert all(write.count(b"RCPT TO:") == 2 and write.endswith(b"DATA\r\n") for write in commands)
     assert sum(b"\r\n.\r\nMAIL FROM:" in write for write in commands) == 2
-    if mta == "postfix":
+    assert not any(b"BDAT" in write for write in writes)
+    if mta == "PostfixDovecot":
         log = wait_for_log(server, " data=3")
         assert "mail=3 rcpt=6 data=3" in log
+        assert "improper command pipelining" not in log
+    else:
+        log = wait_for_log(server, "id=p2@test")
+        assert sum(f"<= {MAILBOX} " in line for line in log.splitlines()) == 3
+        assert "synchronization error" not in log
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("mta", ["postfix", "exim"])
+def test_a_group_of_messages_goes_chunked(mta, request, smtp_editor, monkeypatch):
+    """Postfix and Exim offer PIPELINING and CHUNKING: the three messages go out as
+    ``BDAT <size> LAST`` in one write, without waiting for a reply, and arrive."""
+    server = request.getfixturevalue(mta)
+    queue_three(server, smtp_editor)
+    writes = count_writes(monkeypatch)
+
+    assert outbox.drain().sent == 3
+
+    assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"sent"}
+    [write] = [write for write in writes if b"MAIL FROM:" in write]
+    assert write.count(b"RCPT TO:") == 6 and write.count(b" LAST\r\n") == 3
+    assert b"\r\n.Punkt 0\r\n" in write  # no dot-stuffing with BDAT
+    assert b"DATA\r\n" not in write
+    if mta == "postfix":
+        log = wait_for_log(server, " bdat=3")
+        assert "mail=3 rcpt=6 bdat=3" in log
         assert "improper command pipelining" not in log
     else:
         log = wait_for_log(server, "id=p2@test")

@@ -49,6 +49,9 @@ DEFAULTS = {
     # Seconds one drain task sends before it queues the next for the rest: keep it
     # well below django-q2's task "timeout" (which would kill it mid-batch).
     "DRAIN_SECONDS": 30,
+    # Seconds a drain that emptied the outbox stays for more mail (looking every 50 ms),
+    # so a burst of bookings goes out with it instead of one task each; 0: it ends.
+    "DRAIN_LINGER": 1.0,
     # First retry after a temporary failure (seconds); doubles per attempt, with jitter.
     "RETRY_DELAY": 60,
     # Longest wait between two attempts (seconds).

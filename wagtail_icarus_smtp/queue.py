@@ -5,7 +5,10 @@ so the names here are plain strings (they are stored in django-q2's Task and Sch
 rows and must not change).
 """
 
-from django.db import transaction
+import contextlib
+
+from django.db import DEFAULT_DB_ALIAS, transaction
+from django_q.conf import Conf
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
@@ -25,12 +28,27 @@ HEALTH_SCHEDULE = "wagtail_icarus_smtp: health check"
 
 def after_commit(name, *args):
     """Queue task ``name`` with ``args`` once the current transaction has committed."""
-    transaction.on_commit(lambda: async_task(name, *args, group=GROUP))
+    transaction.on_commit(lambda: enqueue_now(name, *args))
+
+
+def queuing():
+    """The transaction to queue tasks in (with what goes with them).
+
+    Outside one, django-q2's ORM broker closes the database connection before it
+    queues (``close_old_connections``), and whatever the request runs next has to open
+    a new one (~2 ms, more when SQLite checkpoints its log on the close). Where
+    django-q2 runs tasks at once (``sync``), a task must not run inside a transaction:
+    then there is none.
+    """
+    if Conf.SYNC:
+        return contextlib.nullcontext()
+    return transaction.atomic(using=Conf.ORM or DEFAULT_DB_ALIAS, savepoint=False)
 
 
 def enqueue_now(name, *args):
-    """Queue task ``name`` now (the caller has committed already)."""
-    async_task(name, *args, group=GROUP)
+    """Queue task ``name`` now (the caller has committed already, or is ``queuing``)."""
+    with queuing():
+        async_task(name, *args, group=GROUP)
 
 
 def enqueue_delivery():

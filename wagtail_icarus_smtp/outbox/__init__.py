@@ -17,7 +17,7 @@ from .delivery import (
     send_now,
 )
 from .housekeeping import purge, summary
-from .intake import Envelope, accept, discard, envelope_of, release, resend
+from .intake import Envelope, accept, discard, envelope_of, hand_over, release, resend
 from .leases import claim
 from .store import Result, retry_delay, via
 
@@ -32,6 +32,7 @@ __all__ = [
     "discard",
     "drain",
     "envelope_of",
+    "hand_over",
     "purge",
     "release",
     "resend",

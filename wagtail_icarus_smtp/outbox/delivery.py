@@ -11,8 +11,9 @@ The life of a message (``OutboxMessage.Status``)::
 * Rows accepted while sending is possible are born claimed by the accepting process,
   which sends them right after the commit (no separate claim).
 * ``claim`` gives one worker a batch; ``store`` records the outcomes, a group at a time.
-* Where the server offers PIPELINING, a message costs about one round trip
-  (``smtp/pipelining``); elsewhere it goes lock-step (``sendmail``). Both end in
+* Where the server offers PIPELINING and CHUNKING, a window of messages shares a
+  round trip (``smtp/chunking``); with PIPELINING alone a message costs about one
+  (``smtp/pipelining``); elsewhere it goes lock-step (``sendmail``). All end in
   ``_record_outcome``.
 """
 
@@ -31,7 +32,7 @@ from ..exceptions import IcarusSmtpError
 from ..models import OutboxMessage
 from ..models.outbox import DEFERRED, FAILED, HELD, QUEUED
 from ..setup import live
-from ..smtp import addresses, failures, headers, pipelining, transport
+from ..smtp import addresses, chunking, failures, headers, pipelining, transport
 from . import alerts, pacing, wakeup
 from .intake import accept
 from .leases import claim, claimable, connections_wanted
@@ -80,10 +81,13 @@ def _record_outcome(client, batch, row, outcome, secrets):
     The one place where an answer becomes a row's status, for lock-step and pipelined
     sending alike.
     """
-    if isinstance(outcome, smtplib.SMTPRecipientsRefused):  # all refused: recorded as below
+    all_refused = isinstance(outcome, smtplib.SMTPRecipientsRefused)
+    if all_refused:  # recorded as below
         outcome = outcome.recipients
     if isinstance(outcome, smtplib.SMTPResponseException):
         failure = failures.classify(outcome, secrets=secrets)
+        if _refused_after_send_limit(batch, failure):
+            return outcome.smtp_code != 421 and client.sock is not None
         limited = _heard_send_limit(batch, failure)  # deferred even as 554 (Microsoft)
         temporary = limited or 400 <= outcome.smtp_code < 500
         batch.finish(row, DEFERRED if temporary else FAILED, failure)
@@ -107,11 +111,20 @@ def _record_outcome(client, batch, row, outcome, secrets):
         if _heard_send_limit(batch, batch.session_ended):
             batch.session_ended = None  # the rest goes back untried
         return False
-    state = recipient_outcomes(row, refused)
     failure = refusal_failure(refused) if refused else None
+    if all_refused and _refused_after_send_limit(batch, failure):
+        return True
+    state = recipient_outcomes(row, refused)
     batch.finish(row, state, failure, _refused_json(refused))
     _heard_send_limit(batch, failure)
     return True
+
+
+def _refused_after_send_limit(batch, failure):
+    """``failure`` is the send limit again, for a message that went out before the
+    first one was heard (pipelined, or in a ``smtp/chunking`` window): it was not taken,
+    so it waits unchanged with the untried rest (given back by ``_end_batch``)."""
+    return batch.send_limit is not None and pacing.is_send_limit(failure)
 
 
 def _heard_send_limit(batch, failure):
@@ -141,9 +154,10 @@ def _send_lock_step(client, batch, messages, seconds, secrets):
 
 
 @sensitive_variables()
-def _send_pipelined(client, batch, messages, seconds, secrets):
-    """Commands in groups, about one round trip per message (``smtp/pipelining``)."""
-    for message, outcome in pipelining.send(client, messages, seconds):
+def _send_pipelined(client, batch, messages, seconds, secrets, send=pipelining.send):
+    """Commands in groups (``send``: ``smtp/pipelining``, about one round trip per
+    message, or ``smtp/chunking``, a window of messages per round trip)."""
+    for message, outcome in send(client, messages, seconds):
         going_on = _record_outcome(client, batch, message.tag, outcome, secrets)
         del message, outcome  # its content is not held while the next one is read
         if not going_on:
@@ -249,7 +263,9 @@ def _deliver_batch(batch, sending, seconds):
     batch.sending_starts()
     try:
         messages = _messages(client, batch, sending, secrets)
-        if pipelining.offered(client):
+        if chunking.offered(client):
+            _send_pipelined(client, batch, messages, seconds, secrets, chunking.send)
+        elif pipelining.offered(client):
             _send_pipelined(client, batch, messages, seconds, secrets)
         else:
             _send_lock_step(client, batch, messages, seconds, secrets)

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from ..models import OutboxMessage
 from ..models.outbox import DEFERRED, FAILED, HELD, QUEUED, SENDING, SENT
+from ..models.prepared import PreparedInsert
 from .leases import lease
 
 
@@ -42,18 +43,37 @@ def envelope_of(message):
     )
 
 
+#: The backend's insert: built once, the rows' keys are not read back.
+_INSERT = PreparedInsert(OutboxMessage)
+
+
 def accept(envelopes, *, held, claimed=False, bulk=False):
-    """Store ``envelopes`` as rows (one query); ``held`` when sending is not possible.
+    """Store ``envelopes`` as rows (one query) and return them with their keys; ``held``
+    when sending is not possible.
 
     ``claimed``: the rows are born leased to this process (status ``sending``), which
     delivers them right after the commit without a separate claim; should it die first,
     the lease runs out and a worker takes them over like any abandoned row.
     """
+    return OutboxMessage.objects.bulk_create(
+        _rows(envelopes, held=held, claimed=claimed, bulk=bulk)
+    )
+
+
+def hand_over(envelopes, *, held, bulk=False):
+    """Store ``envelopes`` for the worker (or held) as ``accept`` does, in a statement
+    built once; return how many. What a booking runs: no keys are read back."""
+    rows = _rows(envelopes, held=held, claimed=False, bulk=bulk)
+    _INSERT.run(rows)
+    return len(rows)
+
+
+def _rows(envelopes, *, held, claimed, bulk):
     now = timezone.now()
     status, leased = (HELD if held else QUEUED), {}
     if claimed and not held:
         status, leased = SENDING, lease(now)
-    rows = [
+    return [
         OutboxMessage(
             created_at=now,
             next_attempt_at=now,
@@ -70,7 +90,6 @@ def accept(envelopes, *, held, claimed=False, bulk=False):
         )
         for envelope in envelopes
     ]
-    return OutboxMessage.objects.bulk_create(rows)
 
 
 def release(queryset):

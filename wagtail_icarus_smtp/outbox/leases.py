@@ -25,6 +25,11 @@ def claimable(now):
     return due | abandoned
 
 
+def anything_due():
+    """Whether a row is due now (one query)."""
+    return OutboxMessage.objects.filter(claimable(timezone.now())).exists()
+
+
 def lease(now):
     return {
         "lease_token": uuid.uuid4().hex,

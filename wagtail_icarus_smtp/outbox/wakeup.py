@@ -15,8 +15,12 @@ from django.utils import timezone
 
 from .. import conf, queue
 from ..models import DeliveryWakeup
+from ..models.prepared import Prepared
 
 ROW = 1
+
+#: Whether a drain is pending: every hand-over reads it (compiled once).
+_REQUESTED = Prepared(lambda: DeliveryWakeup.objects.filter(pk=ROW).values_list("requested_at"))
 
 
 def wake(now=None):
@@ -27,20 +31,23 @@ def wake(now=None):
     pending this is one ``SELECT``; a write only when a drain is really queued.
     """
     now = now or timezone.now()
-    found = DeliveryWakeup.objects.filter(pk=ROW).values("requested_at").first()
+    found = _REQUESTED.rows()
     stale = now - timedelta(seconds=conf.get("OUTBOX_LEASE"))
-    asked = found["requested_at"] if found is not None else None
+    asked = found[0][0] if found else None
     if asked is not None and asked >= stale:  # a drain is pending: it will see this mail
         grace = now - timedelta(seconds=conf.get("WORKER_GRACE"))
         return asked if asked < grace else None
-    if found is None:
-        _, created = DeliveryWakeup.objects.get_or_create(pk=ROW, defaults={"requested_at": now})
-    else:  # none pending, or one so old that its task was lost: ask (once, if racing)
-        created = DeliveryWakeup.objects.filter(
-            Q(requested_at__isnull=True) | Q(requested_at__lt=stale), pk=ROW
-        ).update(requested_at=now)
-    if created:
-        queue.enqueue_now(queue.DELIVER)
+    with queue.queuing():  # the request and its task: one commit
+        if not found:
+            _, created = DeliveryWakeup.objects.get_or_create(
+                pk=ROW, defaults={"requested_at": now}
+            )
+        else:  # none pending, or one so old that its task was lost: ask (once, if racing)
+            created = DeliveryWakeup.objects.filter(
+                Q(requested_at__isnull=True) | Q(requested_at__lt=stale), pk=ROW
+            ).update(requested_at=now)
+        if created:
+            queue.enqueue_now(queue.DELIVER)
     return None
 
 
@@ -50,6 +57,13 @@ def woken():
     updated = DeliveryWakeup.objects.filter(pk=ROW).update(requested_at=None, worker_seen_at=now)
     if not updated:
         DeliveryWakeup.objects.get_or_create(pk=ROW, defaults={"worker_seen_at": now})
+
+
+def lingering():
+    """A drain stays for more mail: the wake-up counts as asked (bookings only read
+    it), and the worker is alive. Cleared by ``woken`` when the drain ends."""
+    now = timezone.now()
+    DeliveryWakeup.objects.filter(pk=ROW).update(requested_at=now, worker_seen_at=now)
 
 
 def unanswered_since(now=None):

@@ -3,11 +3,12 @@
 import dataclasses
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import router, transaction
 
 from .. import signals, status
 from ..exceptions import PasswordUnreadable
 from ..models import SmtpLiveConfiguration, SmtpSettings
+from ..models.prepared import Prepared
 from ..smtp import credentials, headers, transport
 
 #: The OAuth columns a draft hands to its live configuration.
@@ -71,12 +72,30 @@ class Sending:
     paused_until: datetime | None = None
 
 
+#: The columns of the settings row and of its live configuration (``None`` without).
+_SETTINGS_COLUMNS = [field.attname for field in SmtpSettings._meta.concrete_fields]
+_LIVE_COLUMNS = [field.attname for field in SmtpLiveConfiguration._meta.concrete_fields]
+
+#: Both rows in one statement: every hand-over reads it (compiled once).
+_SETTINGS = Prepared(
+    lambda: SmtpSettings.objects.order_by("pk").values_list(
+        *_SETTINGS_COLUMNS,
+        *(f"live__{field.name}" for field in SmtpLiveConfiguration._meta.concrete_fields),
+    )[:1]
+)
+
+
 def load():
     """Read settings and live configuration in one query (none is created)."""
-    smtp_settings = SmtpSettings.base_queryset().first()
-    if smtp_settings is None:
+    found = _SETTINGS.rows()
+    if not found:
         return Sending(None, reason=NOT_CONFIGURED)
-    live = smtp_settings.live_config
+    db, split = router.db_for_read(SmtpSettings), len(_SETTINGS_COLUMNS)
+    smtp_settings = SmtpSettings.from_db(db, _SETTINGS_COLUMNS, found[0][:split])
+    live_values = found[0][split:]
+    live = None
+    if live_values[0] is not None:  # its primary key: a live configuration exists
+        live = SmtpLiveConfiguration.from_db(db, _LIVE_COLUMNS, live_values)
     if not smtp_settings.enabled:
         return Sending(None, reason=DISABLED, settings_pk=smtp_settings.pk)
     if live is None:

@@ -4,7 +4,9 @@ Where the server offers ``PIPELINING`` (Postfix, Exim, Microsoft 365 and Gmail d
 ``MAIL FROM``, every ``RCPT TO`` and ``DATA`` of a message go out in one write and
 their replies are read together; once the server said ``354``, the message content
 goes out — and the next message's commands follow its end of data in the same write.
-Lock-step ``sendmail`` costs 3 + recipients round trips per message instead.
+Lock-step ``sendmail`` costs 3 + recipients round trips per message instead. Where the
+server also offers ``CHUNKING``, ``smtp/chunking`` does without the wait for ``354``
+(and uses this module's commands and envelope replies).
 
 Each message's outcome is what smtplib's ``sendmail`` gives for it: the refused
 recipients (a dict, empty when all took it), or the exception it would have raised
@@ -47,8 +49,9 @@ def content(data):
     return quoted + b".\r\n"
 
 
-def commands(client, transaction):
-    """``MAIL FROM``, the ``RCPT TO`` lines and ``DATA`` of ``transaction``, encoded.
+def commands(client, transaction, last="DATA"):
+    """``MAIL FROM``, the ``RCPT TO`` lines and ``last`` (``DATA``, or ``smtp/chunking``'s
+    ``BDAT``) of ``transaction``, encoded.
 
     Raises what smtplib raises before it sends such commands: ``ValueError`` for an
     address it cannot encode or a line break in one, ``SMTPNotSupportedError`` for
@@ -65,13 +68,13 @@ def commands(client, transaction):
     suffix = "".join(f" {option}" for option in options)
     lines = [f"MAIL FROM:{smtplib.quoteaddr(transaction.sender)}{suffix}"]
     lines += [f"RCPT TO:{smtplib.quoteaddr(address)}" for address in transaction.recipients]
-    lines.append("DATA")
+    lines.append(last)
     if any("\r" in line or "\n" in line for line in lines):
         raise ValueError("command and arguments contain prohibited newline characters")
     return "".join(f"{line}\r\n" for line in lines).encode(encoding)
 
 
-class _SessionEnded(Exception):
+class SessionEnded(Exception):
     """A 421 was read: the server has ended the session."""
 
 
@@ -111,10 +114,10 @@ def send(client, transactions, seconds=None):
                 yield following, encoded
                 continue
             if reset:
-                _reset_reply(client, following)
+                reset_reply(client, following)
                 reset = False
             outcome = _replies(client, following)
-        except _SessionEnded as ended:
+        except SessionEnded as ended:
             client.close()
             yield current, ended.args[0]
             return
@@ -128,35 +131,44 @@ def send(client, transactions, seconds=None):
             yield following, outcome
 
 
-def _reset_reply(client, transaction):
+def reset_reply(client, transaction):
+    """Read the reply to the ``RSET`` sent before ``transaction``'s commands."""
     code, reply = client.getreply()
     if code == 421:  # the session ended before this transaction began
-        raise _SessionEnded(smtplib.SMTPSenderRefused(code, reply, transaction.sender))
+        raise SessionEnded(smtplib.SMTPSenderRefused(code, reply, transaction.sender))
 
 
-def _replies(client, transaction):
-    """Read the replies to MAIL, RCPT and DATA: the refused recipients (a dict) when
-    the content may follow (354), else the exception ``sendmail`` would raise."""
+def envelope_replies(client, transaction):
+    """Read the replies to MAIL and each RCPT: ``(sender_refused, refused)``, the
+    ``SMTPSenderRefused`` (or ``None``) and the refused recipients (a dict). Raises
+    ``SessionEnded`` at a ``421``."""
     code, reply = client.getreply()
     sender_refused = None
     if code != 250:
         sender_refused = smtplib.SMTPSenderRefused(code, reply, transaction.sender)
         if code == 421:
-            raise _SessionEnded(sender_refused)
+            raise SessionEnded(sender_refused)
     refused = {}
     for address in transaction.recipients:
         code, reply = client.getreply()
         if code not in (250, 251):
             refused[address] = (code, reply)
         if code == 421:
-            raise _SessionEnded(sender_refused or smtplib.SMTPRecipientsRefused(refused))
+            raise SessionEnded(sender_refused or smtplib.SMTPRecipientsRefused(refused))
+    return sender_refused, refused
+
+
+def _replies(client, transaction):
+    """Read the replies to MAIL, RCPT and DATA: the refused recipients (a dict) when
+    the content may follow (354), else the exception ``sendmail`` would raise."""
+    sender_refused, refused = envelope_replies(client, transaction)
     code, reply = client.getreply()
     if sender_refused is None and len(refused) == len(transaction.recipients):
         failure = smtplib.SMTPRecipientsRefused(refused)
     else:
         failure = sender_refused or smtplib.SMTPDataError(code, reply)
     if code == 421:
-        raise _SessionEnded(failure)
+        raise SessionEnded(failure)
     if code != 354:
         return failure
     if sender_refused is not None or len(refused) == len(transaction.recipients):
@@ -164,7 +176,7 @@ def _replies(client, transaction):
         client.send(b".\r\n")
         code, reply = client.getreply()
         if code == 421:
-            raise _SessionEnded(failure)
+            raise SessionEnded(failure)
         return failure
     return refused
 
@@ -176,5 +188,5 @@ def _end_of_data(client, transaction, refused):
         return refused
     error = smtplib.SMTPDataError(code, reply)
     if code == 421:
-        raise _SessionEnded(error)
+        raise SessionEnded(error)
     return error
