@@ -71,6 +71,8 @@ MEASURES = [
             "msg/s", "rtt_drain", rtt=True),
     Measure("bookings", "{bookings} bookings end to end", "bookings", ALL_PEERS, "s",
             "bookings"),
+    Measure("wire", "on the wire after commit, idle worker (median)", "on-the-wire", QUEUES,
+            "s", "wire"),
 ]  # fmt: skip
 
 #: The SPEC's aims: (row, peer, how ours compares, bound).
@@ -84,6 +86,8 @@ AIMS = [
 ]
 #: Statements per message (the drain): at most this many for ours.
 SQL_AIM = 0.05
+#: Seconds from a booking's commit until its mail is on the server (ours, median).
+WIRE_AIM = 1.0
 
 
 def parse_args(argv=None):
@@ -97,6 +101,12 @@ def parse_args(argv=None):
     parser.add_argument("--handovers", type=int, default=100, help="hand-overs a round (100)")
     parser.add_argument("--drain", type=int, default=1000, help="messages to drain (1000)")
     parser.add_argument("--bookings", type=int, default=500, help="bookings end to end (500)")
+    parser.add_argument(
+        "--wire",
+        type=int,
+        default=20,
+        help="bookings one at a time, 1.5 s apart, timed until on the wire (20; 0: not)",
+    )
     parser.add_argument(
         "--rtt", type=float, default=0, help="also drain at this round trip in ms (0: not)"
     )
@@ -203,7 +213,7 @@ class Bench:
             self.run(peer, "setup")
 
     def measures(self):
-        return [m for m in MEASURES if not m.rtt or self.args.rtt > 0]
+        return measures(self.args)
 
     def rounds(self):
         """{measure key: {peer: [result, …]}}, rounds interleaved peer by peer."""
@@ -222,6 +232,13 @@ class Bench:
         return results
 
 
+def measures(args):
+    """The rows this run measures (``--rtt``, ``--wire`` 0 leave theirs out)."""
+    return [
+        m for m in MEASURES if (not m.rtt or args.rtt > 0) and (m.key != "wire" or args.wire > 0)
+    ]
+
+
 def label(measure, args):
     return measure.label.format(
         drain=f"{args.drain:,}",
@@ -238,12 +255,12 @@ def number(value):
 def report(args, results):
     """Print the medians with min-max, SQL per message, then the ratios and aims."""
     peers = args.peers
-    measures = [m for m in MEASURES if not m.rtt or args.rtt > 0]
+    rows = measures(args)
     database = "PostgreSQL" if args.postgres else "SQLite (WAL)"
     print(f"\n{database}, {args.rounds} interleaved rounds; median [min-max]")
     print(f"{'measure':<46} {'unit':<7}" + "".join(f" {LABELS[p]:>21}" for p in peers))
     medians = {}
-    for measure in measures:
+    for measure in rows:
         cells, sql = [], []
         for peer in peers:
             runs = results[measure.key].get(peer)
@@ -278,13 +295,17 @@ def report(args, results):
             seen = [max(r["smtp_in_request"] for r in results[measure.key][p]) for p in peers]
             print(f"{'  messages on the server during the requests':<46} {'':<7}"
                   + "".join(f" {n:>21}" for n in seen))  # fmt: skip
+        if measure.key == "wire":  # every booking of every round, not the rounds' medians
+            spans = [every_booking(results["wire"].get(peer)) for peer in peers]
+            print(f"{'  every booking: median [min-max]':<46} {'':<7}"
+                  + "".join(f" {span:>21}" for span in spans))  # fmt: skip
 
     others = [p for p in peers if p != "ours"]
     if "ours" not in peers or not others:
         return
     print("\nratios ours / peer (of the medians; for msg/s: ours ÷ peer, higher is better)")
     print(f"{'measure':<46}" + "".join(f" {'vs ' + LABELS[p]:>15}" for p in others) + "   aim")
-    for measure in measures:
+    for measure in rows:
         cells = []
         for peer in others:
             ours = medians.get((measure.key, "ours"))
@@ -297,6 +318,20 @@ def report(args, results):
         met = "met" if per <= SQL_AIM else "NOT met"
         print(f"{'SQL statements per message, drain (ours)':<46} {per:>15.3g}   "
               f"≤ {SQL_AIM}: {met}")  # fmt: skip
+    if ("wire", "ours") in medians:
+        wire = medians["wire", "ours"]
+        met = "met" if wire <= WIRE_AIM else "NOT met"
+        print(f"{'on the wire after commit, s (ours, median)':<46} {wire:>15.3g}   "
+              f"≤ {WIRE_AIM:g} s: {met}")  # fmt: skip
+
+
+def every_booking(runs):
+    """Median [min-max] of the latencies of all bookings of ``runs``."""
+    if not runs:
+        return "—"
+    latencies = [latency for run in runs for latency in run["latencies"]]
+    median, low, high = statistics.median(latencies), min(latencies), max(latencies)
+    return f"{number(median)} [{number(low)}-{number(high)}]"
 
 
 def aim_text(measure, medians):

@@ -12,6 +12,8 @@ line with what it measured; ``bench_send.py`` runs them and prints the table.
 * ``drain``     queue ``--count`` messages (not timed), then one worker pass sends them
 * ``bookings``  the peer's worker runs; ``--count`` bookings, each its own transaction,
                 timed until the server has received every message
+* ``on-the-wire``  the peer's worker runs and is idle; ``--count`` bookings one at a time,
+                ``WIRE_PAUSE`` apart, each timed from its commit until the server has it
 * ``fill``      queue ``--count`` messages with an attachment (``bench/memory.py``)
 * ``drain-rss`` send what is queued; report the process's peak resident memory
 
@@ -22,13 +24,16 @@ through its backend and ``send_queued_mail``; django-mailer through its backend 
 """
 
 import argparse
+import contextlib
 import json
 import os
 import resource
 import signal
 import socket
+import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -39,6 +44,8 @@ sys.path.insert(0, str(ROOT))
 POLL = 0.005
 #: How long the bench waits for mail to arrive before it gives up on a round.
 ARRIVAL_TIMEOUT = 600
+#: Seconds between two bookings of ``on-the-wire``: the worker is idle at each one.
+WIRE_PAUSE = 1.5
 
 
 def server_count():
@@ -46,6 +53,16 @@ def server_count():
     port = int(os.environ["BENCH_CONTROL_PORT"])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
         return int(conn.makefile().readline())
+
+
+def server_arrivals(count):
+    """When the last ``count`` messages arrived at the bench server (``time.time()``)."""
+    port = int(os.environ["BENCH_CONTROL_PORT"])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        reader = conn.makefile()
+        reader.readline()  # the count
+        conn.sendall(f"times {count}\n".encode())
+        return [float(value) for value in reader.readline().split()]
 
 
 def wait_for_server(target, timeout=ARRIVAL_TIMEOUT, worker=None):
@@ -59,14 +76,34 @@ def wait_for_server(target, timeout=ARRIVAL_TIMEOUT, worker=None):
 
 
 class Statements:
-    """Counts the SQL statements a connection runs (``connection.execute_wrapper``)."""
+    """Counts the SQL statements the process runs within ``counting()``: on this
+    thread's connection and on every connection opened meanwhile (a worker's further
+    connections are threads, each with a database connection of its own)."""
 
     def __init__(self):
         self.count = 0
+        self._lock = threading.Lock()
 
     def __call__(self, execute, sql, params, many, context):
-        self.count += 1
+        with self._lock:
+            self.count += 1
         return execute(sql, params, many, context)
+
+    @contextlib.contextmanager
+    def counting(self):
+        from django.db import connection
+        from django.db.backends.signals import connection_created
+
+        def opened(sender, connection, **kwargs):
+            if self not in connection.execute_wrappers:
+                connection.execute_wrappers.append(self)
+
+        connection_created.connect(opened, weak=False)
+        try:
+            with connection.execute_wrapper(self):
+                yield self
+        finally:
+            connection_created.disconnect(opened)
 
 
 def booking(index):
@@ -125,6 +162,9 @@ class Peer:
 
     def reset(self, sending=True):
         """Forget what earlier measurements left (rows, pending tasks)."""
+
+    def taken_over(self):
+        """Before ``drain``: forget what asked for the pass the bench runs now."""
 
     def drain(self):
         """One pass of the peer's worker: send everything due."""
@@ -187,16 +227,25 @@ class Ours(Peer):
 
         DeliveryWakeup.objects.update(requested_at=None)
 
+    def taken_over(self):
+        """The drain task the hand-overs queued is the one the bench runs now."""
+        from django_q.models import OrmQ
+
+        OrmQ.objects.all().delete()
+
     def drain(self):
+        """One drain task; another only when it queued one (it stopped at its limit
+        with mail left), as ``qcluster`` would run it."""
         from django.test import override_settings
+        from django_q.models import OrmQ
 
         from wagtail_icarus_smtp import tasks
 
         # One pass, as the queues' commands make it: the drain ends when the outbox is
         # empty instead of staying for more mail (ICARUS_SMTP_DRAIN_LINGER).
         with override_settings(ICARUS_SMTP_DRAIN_LINGER=0):
-            while tasks.deliver_outbox()["sent"]:
-                pass
+            while tasks.deliver_outbox()["sent"] and OrmQ.objects.exists():
+                OrmQ.objects.all().delete()
 
     def worker(self):
         return [sys.executable, "-m", "django", "qcluster"]
@@ -251,7 +300,6 @@ def handover(peer, count, sending=True, idle=False):
     No worker runs: ours wakes it with the first hand-over and sees that wake-up pending
     in the others (a burst of bookings). ``idle``: before each hand-over (not timed)
     the worker has taken the last wake-up, so each one queues a django-q2 task."""
-    from django.db import connection
 
     peer.reset(sending=sending)
     for index in range(min(count, 20)):  # warm up: imports, caches, TLS context
@@ -264,7 +312,7 @@ def handover(peer, count, sending=True, idle=False):
         if idle:
             peer.worker_idle()
         started = time.perf_counter()
-        with connection.execute_wrapper(statements):
+        with statements.counting():
             booking(index)
         seconds += time.perf_counter() - started
     return {
@@ -277,17 +325,18 @@ def handover(peer, count, sending=True, idle=False):
 
 def drain(peer, count):
     """Queue ``count`` messages (not timed); one worker pass sends them all."""
-    from django.db import connection
 
     peer.reset()
     queue_messages(5)  # warm up the worker: imports, TLS context
+    peer.taken_over()
     peer.drain()
     peer.reset()
     queue_messages(count)
+    peer.taken_over()
     before = server_count()
     statements = Statements()
     started = time.perf_counter()
-    with connection.execute_wrapper(statements):
+    with statements.counting():
         peer.drain()
     seconds = time.perf_counter() - started
     sent = server_count() - before
@@ -295,28 +344,55 @@ def drain(peer, count):
     return {"seconds": seconds, "messages": count, "statements": statements.count}
 
 
-def bookings(peer, count):
-    """The peer's worker runs; ``count`` bookings one after another; timed until the
-    server has every message."""
+@contextlib.contextmanager
+def running_worker(peer):
+    """The peer's worker runs (none for stock), up and warm: a first booking arrived.
+    Yields the worker process and the server's count after that booking."""
     peer.reset()
     worker = None
     if peer.queues:
         worker = subprocess.Popen(peer.worker(), start_new_session=True, stdout=subprocess.DEVNULL)
     try:
         target = server_count() + 1
-        booking(0)  # the worker is up and warm once this one arrived
+        booking(0)
         wait_for_server(target, timeout=120, worker=worker)
+        yield worker, target
+    finally:
+        if worker is not None:
+            stop(worker)
+
+
+def bookings(peer, count):
+    """The peer's worker runs; ``count`` bookings one after another; timed until the
+    server has every message."""
+    with running_worker(peer) as (worker, received):
         started = time.perf_counter()
         for index in range(1, count + 1):
             booking(index)
         booked = time.perf_counter() - started
-        wait_for_server(target + count, worker=worker)
+        wait_for_server(received + count, worker=worker)
         seconds = time.perf_counter() - started
-    finally:
-        if worker is not None:
-            stop(worker)
     # ``booked``: the bookings alone; the rest is the wait for the last messages.
     return {"seconds": seconds, "messages": count, "booked": booked}
+
+
+def on_the_wire(peer, count):
+    """The peer's worker runs; ``count`` bookings, each when the worker is idle again
+    (``WIRE_PAUSE`` after the last one arrived), each timed from its commit (the first
+    ``on_commit`` hook) until the server has it. ``seconds``: the median."""
+    from django.db import transaction
+
+    commits = []
+    with running_worker(peer) as (worker, received):
+        for index in range(1, count + 1):
+            time.sleep(WIRE_PAUSE)
+            with transaction.atomic():
+                transaction.on_commit(lambda: commits.append(time.time()))
+                booking(index)
+            wait_for_server(received + index, timeout=60, worker=worker)
+    arrivals = server_arrivals(count)
+    latencies = [arrived - committed for arrived, committed in zip(arrivals, commits, strict=True)]
+    return {"seconds": statistics.median(latencies), "messages": count, "latencies": latencies}
 
 
 def stop(process):
@@ -351,13 +427,13 @@ def resident_kb():
 
 
 def drain_rss(peer):
-    from django.db import connection
 
+    peer.taken_over()
     rss_before = resident_kb()
     before = server_count()
     statements = Statements()
     started = time.perf_counter()
-    with connection.execute_wrapper(statements):
+    with statements.counting():
         peer.drain()
     seconds = time.perf_counter() - started
     return {
@@ -380,6 +456,7 @@ def main():
             "store",
             "drain",
             "bookings",
+            "on-the-wire",
             "fill",
             "drain-rss",
             "post-office-loop",
@@ -408,6 +485,8 @@ def main():
         result = drain(peer, args.count)
     elif args.action == "bookings":
         result = bookings(peer, args.count)
+    elif args.action == "on-the-wire":
+        result = on_the_wire(peer, args.count)
     elif args.action == "fill":
         result = fill(peer, args.count, args.attachment_kb)
     else:

@@ -5,7 +5,9 @@ Gmail and Microsoft 365 do (aiosmtpd reads pipelined commands in order; ``BDAT``
 test server's). It counts messages and keeps nothing.
 
 Prints one JSON line {port, ca_file, control_port}; stops when stdin closes. A connection
-to ``control_port`` (plain TCP on 127.0.0.1) reads the number of messages received so far.
+to ``control_port`` (plain TCP on 127.0.0.1) reads the number of messages received so far;
+a client that then sends ``times N`` reads when the last N arrived (``time.time()`` at
+the end of their DATA, space-separated).
 """
 
 import json
@@ -13,6 +15,7 @@ import logging
 import socket
 import sys
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -68,13 +71,19 @@ class CountingServer(SmtpServer):
 
     handler_class = CountingHandler
 
+    #: Arrival times kept for ``times N`` (the latest ones).
+    KEEP_TIMES = 1000
+
     def clear(self):
         super().clear()
         self.received = 0
+        self.arrivals = []
 
     def count_message(self):
         with self._lock:
             self.received += 1
+            self.arrivals.append(time.time())
+            del self.arrivals[: -self.KEEP_TIMES]
 
     def _record_bytes(self, data, *, encrypted):
         pass
@@ -84,7 +93,8 @@ class CountingServer(SmtpServer):
 
 
 def serve_count(server):
-    """Answer each connection to the returned port with the count so far."""
+    """Answer each connection to the returned port with the count so far, then, if the
+    client asks ``times N``, with the arrival times of the last N messages."""
     listener = socket.create_server(("127.0.0.1", 0))
 
     def loop():
@@ -92,6 +102,15 @@ def serve_count(server):
             conn, _ = listener.accept()
             with conn:
                 conn.sendall(f"{server.received}\n".encode())
+                conn.settimeout(5)
+                try:
+                    request = conn.makefile().readline().split()
+                except OSError:
+                    continue
+                if request[:1] == ["times"]:
+                    with server._lock:
+                        times = server.arrivals[-int(request[1]) :]
+                    conn.sendall((" ".join(f"{t:.6f}" for t in times) + "\n").encode())
 
     threading.Thread(target=loop, daemon=True).start()
     return listener.getsockname()[1]

@@ -42,7 +42,7 @@ def run_bench(*args, script="bench/bench_send.py"):
 def test_the_bench_prints_each_measure_for_ours_and_stock_with_their_ratios():
     lines = run_bench(
         *("--peers", "ours,stock", "--rounds", "1", "--handovers", "3"),
-        *("--drain", "12", "--bookings", "3"),
+        *("--drain", "12", "--bookings", "3", "--wire", "2"),
     )
     rows = {m.group(1): m.groups()[1:] for m in map(ROW.match, lines) if m}
     assert list(rows) == [
@@ -51,7 +51,13 @@ def test_the_bench_prints_each_measure_for_ours_and_stock_with_their_ratios():
         "same, sending off (store only)",
         "drain 12 queued, one worker",
         "3 bookings end to end",
+        "on the wire after commit, idle worker (median)",
     ]
+    # Each booking timed from its commit until the server had it, the worker running.
+    wire = rows["on the wire after commit, idle worker (median)"]
+    assert wire[0] == "s" and float(wire[1]) > 0 and wire[4] is None
+    aim = next(line for line in lines if line.startswith("on the wire after commit, s"))
+    assert re.search(r"≤ 1 s: (met|NOT met)$", aim)
     handover = rows["hand-over of 1 message in a request"]
     assert handover[0] == "ms/msg" and handover[4] is not None  # stock measured too
     assert rows["drain 12 queued, one worker"][4] is None  # stock has no queue: "—"

@@ -87,13 +87,14 @@ def test_connections_of_other_workers_count(server, queued, settings):
     rows, _token = leases.claim(limit=10)  # another worker is sending a batch right now
     assert len(rows) == 10
 
-    assert leases.connections_wanted(10, 2) == (0, 10)  # it and this drain make two
-    assert leases.connections_wanted(10, 3) == (1, 10)
+    assert leases.connections_wanted(10, 2) == (0, 10, None)  # it and this drain make two
+    assert leases.connections_wanted(10, 3) == (1, 10, 40)  # 40 due (up to 40 counted)
 
     OutboxMessage.objects.filter(status="sending").update(
         lease_expires_at=timezone.now() - timedelta(seconds=1)
     )
-    assert leases.connections_wanted(10, 2) == (1, 10)  # a lease that ran out holds nothing
+    # A lease that ran out holds nothing; more rows are due than were counted (40).
+    assert leases.connections_wanted(10, 2) == (1, 10, None)
 
 
 def test_less_than_a_batch_is_shared_by_two_connections(server, queued, slow_data):

@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from tests import smtpservers
 from tests.conftest import MAILBOX, PASSWORD
 from tests.test_outbox import data_hook, rcpt_replies  # noqa: F401 (fixtures)
 from tests.utils import configure
@@ -276,6 +277,25 @@ def test_a_slow_server_has_each_outcome_written_at_once(
     assert statuses() == ["sent"] * 3
 
 
+def test_a_slow_login_does_not_have_the_first_outcome_written_alone(piped, monkeypatch):
+    """The 50 ms of a group count from the moment sending starts: a login slower than
+    that (here each EHLO takes 0.1 s) does not make the first outcome a group of one."""
+    ehlo = smtpservers._Handler.handle_EHLO
+
+    async def slow_ehlo(self, server, session, envelope, hostname, responses):
+        await _later(0.1)  # aiosmtpd tells the hook's kind by its parameters
+        return await ehlo(self, server, session, envelope, hostname, responses)
+
+    monkeypatch.setattr(smtpservers._Handler, "handle_EHLO", slow_ehlo)
+    queue_up(3)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert outbox.drain().sent == 3
+
+    writes = [q["sql"] for q in queries if q["sql"].startswith("UPDATE") and "CASE" in q["sql"]]
+    assert len(writes) == 1
+
+
 async def _later(seconds):
     await asyncio.sleep(seconds)
 
@@ -293,9 +313,9 @@ def test_a_recipient_that_cannot_be_written_fails_alone(piped):
 
 
 def test_large_bodies_are_read_a_few_at_a_time(piped):
-    """The claim reads sizes, not bodies; bodies come 8 MB per query at most, so
+    """The claim reads sizes, not bodies; bodies come 1 MB per query at most, so
     memory stays bounded however many large messages wait."""
-    body = b"Subject: Gross\r\n\r\n" + (b"x" * 998 + b"\r\n") * 1000  # about 1 MB
+    body = b"Subject: Gross\r\n\r\n" + (b"x" * 998 + b"\r\n") * 400  # about 400 KB
     queue_up(20, mime=body)
 
     with CaptureQueriesContext(connection) as queries:
@@ -303,13 +323,11 @@ def test_large_bodies_are_read_a_few_at_a_time(piped):
 
     selects = [q["sql"] for q in queries if q["sql"].startswith("SELECT")]
     body_reads = [sql for sql in selects if '"mime"' in sql and "LENGTH" not in sql.upper()]
-    assert len(body_reads) == 3  # 8 + 8 + 4 messages
+    assert len(body_reads) == 10  # two messages each
     assert len(piped.wait_for_messages(20)) == 20
 
 
-def test_a_group_write_renews_the_lease_of_the_rest_of_the_batch():
-    """A long batch that makes progress keeps its rows: no other worker takes them over
-    (and sends them a second time) while this one is still at it."""
+def _three_claimed():
     outbox.accept(
         [
             outbox.Envelope(f"<{i}@x>", "s", "a@x", False, ["b@x"], b"Subject: s\r\n\r\nx")
@@ -317,9 +335,17 @@ def test_a_group_write_renews_the_lease_of_the_rest_of_the_batch():
         ],
         held=False,
     )
-    rows, token = outbox.claim()
-    soon = timezone.now() + timedelta(seconds=5)
+    return outbox.claim()
+
+
+def test_a_group_write_renews_the_lease_of_the_rest_of_the_batch():
+    """A long batch that makes progress keeps its rows: no other worker takes them over
+    (and sends them a second time) while this one is still at it."""
+    rows, token = _three_claimed()
+    soon = timezone.now() + timedelta(seconds=5)  # the batch has been at it for 295 s
     OutboxMessage.objects.update(lease_expires_at=soon)
+    for row in rows:
+        row.lease_expires_at = soon
 
     batch = store.Batch(rows, token, "via")
     batch.finish(rows[0], "sent")
@@ -331,3 +357,25 @@ def test_a_group_write_renews_the_lease_of_the_rest_of_the_batch():
     for row in rest:
         assert (row.status, row.lease_token, row.attempts) == ("sending", token, 0)
         assert row.lease_expires_at > soon + timedelta(seconds=200)  # renewed (lease 300 s)
+
+
+def test_a_group_write_early_in_the_lease_writes_only_its_own_rows():
+    """While most of the lease is left, a group write leaves the batch's other rows
+    alone (a database may rewrite a whole row, body included, for any change)."""
+    rows, token = _three_claimed()
+    leased_until = OutboxMessage.objects.get(pk=rows[1].pk).lease_expires_at
+
+    batch = store.Batch(rows, token, "via")
+    batch.finish(rows[0], "sent")
+    with CaptureQueriesContext(connection) as queries:
+        batch.flush()
+
+    assert len(queries) == 1
+    first, *rest = OutboxMessage.objects.order_by("pk")
+    assert (first.status, first.lease_token, first.lease_expires_at) == ("sent", "", None)
+    for row in rest:
+        assert (row.status, row.lease_token, row.lease_expires_at) == (
+            "sending",
+            token,
+            leased_until,
+        )

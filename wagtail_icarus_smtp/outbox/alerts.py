@@ -79,14 +79,14 @@ def evaluate(result=None, *, live_failure=None, live_ok=None):
 def _evaluate(result, live_failure, live_ok):
     now = timezone.now()
     window = timedelta(seconds=conf.get("ALERT_AFTER"))
+    states = {state.kind: state for state in AlertState.objects.all()}  # one read for all
     announced = []
     failure = live_failure or (result.connection_failure if result is not None else None)
     if failure is not None:
-        announced += _update(LIVE_NOT_WORKING, True, _live_text(failure), now)
+        announced += _update(LIVE_NOT_WORKING, True, _live_text(failure), now, states=states)
     elif live_ok or (result is not None and result.sent):
-        announced += _update(
-            LIVE_NOT_WORKING, False, gettext("The SMTP connection works again."), now
-        )
+        text = gettext("The SMTP connection works again.")
+        announced += _update(LIVE_NOT_WORKING, False, text, now, states=states)
     failed = DeliveryAttempt.objects.filter(
         status=FAILED, created_at__gte=now - window, message__is_test=False
     )
@@ -101,8 +101,9 @@ def _evaluate(result, live_failure, live_ok):
         )
         % {"count": count, "minutes": _minutes(window)},
         now,
+        states=states,
     )
-    announced += _credentials(failure, now)
+    announced += _credentials(failure, now, states)
     summary = housekeeping.summary(now)
     age = summary["oldest_age_seconds"]
     waiting = summary["waiting"]
@@ -116,11 +117,12 @@ def _evaluate(result, live_failure, live_ok):
         )
         % {"count": waiting, "minutes": _minutes(age)},
         now,
+        states=states,
     )
     return announced
 
 
-def _credentials(failure, now):
+def _credentials(failure, now, states):
     """Alerts about the OAuth secret: ``SECRET_EXPIRING`` from each of the days in
     ``ICARUS_SMTP_SECRET_EXPIRY_WARNINGS`` before ``oauth_secret_expires`` (announced
     again at each), ``CREDENTIALS_EXPIRED`` at once when the date has passed or a
@@ -141,7 +143,9 @@ def _credentials(failure, now):
             "The Microsoft 365 client secret expires on %(date)s (in %(days)d days or less).",
             stage,
         ) % {"date": date_format(expires, "SHORT_DATE_FORMAT"), "days": stage}
-    announced = _update(SECRET_EXPIRING, stage is not None, message, now, renotify=True)
+    announced = _update(
+        SECRET_EXPIRING, stage is not None, message, now, renotify=True, states=states
+    )
     expired = (days is not None and days < 0) or (
         failure is not None and failure.category == CREDENTIALS_EXPIRED
     )
@@ -151,7 +155,7 @@ def _credentials(failure, now):
     )
     if not expired:
         text = gettext("The sign-in credentials work again.")
-    return announced + _update(CREDENTIALS_EXPIRED, expired, text, now)
+    return announced + _update(CREDENTIALS_EXPIRED, expired, text, now, states=states)
 
 
 def _secret_expires(smtp_settings):
@@ -172,11 +176,16 @@ def _minutes(value):
     return round(seconds / 60)
 
 
-def _update(kind, active, message, now, *, renotify=False, remind=True, by_worker=True):
+def _update(
+    kind, active, message, now, *, renotify=False, remind=True, by_worker=True, states=None
+):
     """Store and announce a change of ``kind``; with ``renotify``, a new ``message``
     while active is announced too (the next warning stage); without ``remind``, an
-    active alert is announced once (no reminders); ``by_worker=False``: see ``notify``."""
-    state, _ = AlertState.objects.get_or_create(kind=kind)
+    active alert is announced once (no reminders); ``by_worker=False``: see ``notify``.
+    ``states``: the stored states by kind, read already (a missing one is created)."""
+    state = (states or {}).get(kind)
+    if state is None:
+        state, _ = AlertState.objects.get_or_create(kind=kind)
     reminder_due = remind and (
         state.notified_at is None
         or now - state.notified_at >= timedelta(seconds=conf.get("ALERT_REMINDER"))

@@ -43,8 +43,9 @@ logger = logging.getLogger("wagtail_icarus_smtp")
 #: How many batches one ``drain()`` sends at most before it hands over to the next task.
 MAX_BATCHES = 50
 #: How many bytes of message bodies are read in one query at most (a claim reads ids,
-#: headers and sizes, not the bodies): 10,000 messages of 1 MB stay within bounds.
-BODY_CHUNK_BYTES = 8 * 1024 * 1024
+#: headers and sizes, not the bodies): hundreds of bookings per query, a message of a
+#: megabyte or more alone — each connection holds about two bodies at a time.
+BODY_CHUNK_BYTES = 1024 * 1024
 
 
 @sensitive_variables("sending")
@@ -146,7 +147,9 @@ def _send_lock_step(client, batch, messages, seconds, secrets):
             )
         except (*failures.EXCHANGE_ERRORS, ValueError) as error:
             outcome = error
-        if not _record_outcome(client, batch, message.tag, outcome, secrets):
+        going_on = _record_outcome(client, batch, message.tag, outcome, secrets)
+        del message, outcome  # its content is not held while the next one is read
+        if not going_on:
             return
 
 
@@ -155,7 +158,9 @@ def _send_pipelined(client, batch, messages, seconds, secrets, send=pipelining.s
     """Commands in groups (``send``: ``smtp/pipelining``, about one round trip per
     message, or ``smtp/chunking``, a window of messages per round trip)."""
     for message, outcome in send(client, messages, seconds):
-        if not _record_outcome(client, batch, message.tag, outcome, secrets):
+        going_on = _record_outcome(client, batch, message.tag, outcome, secrets)
+        del message, outcome  # its content is not held while the next one is read
+        if not going_on:
             return
 
 
@@ -255,6 +260,7 @@ def _deliver_batch(batch, sending, seconds):
             batch.finish(row, DEFERRED, failure)
         logger.warning("SMTP connection failed (%s): messages deferred.", failure.category)
         return
+    batch.sending_starts()
     try:
         messages = _messages(client, batch, sending, secrets)
         if chunking.offered(client):
@@ -325,7 +331,8 @@ def drain(max_batches=None):
     budget.limit = batch_size = conf.get("OUTBOX_BATCH_SIZE")
     extra = 0
     if not connections[router.db_for_write(OutboxMessage)].in_atomic_block:
-        extra, budget.limit = connections_wanted(batch_size, conf.get("OUTBOX_CONNECTIONS"))
+        maximum = conf.get("OUTBOX_CONNECTIONS")
+        extra, budget.limit, budget.due = connections_wanted(batch_size, maximum)
     helpers = [_Helper(budget) for _ in range(extra)]
     for helper in helpers:
         helper.start()
@@ -348,16 +355,30 @@ class _Budget:
         self.until = until
         #: How many rows each connection claims at a time.
         self.limit = None
+        #: Rows due when the drain began and not yet claimed (``None``: unknown). When
+        #: all are claimed, no connection asks again: mail due later wakes a drain
+        #: itself (a hand-over, the retry schedule).
+        self.due = None
         self.capped = False
         self._lock = threading.Lock()
 
     def take(self):
         with self._lock:
+            if self.due is not None and self.due <= 0:
+                return False
             if self.left <= 0 or time.monotonic() >= self.until:
                 self.capped = True
                 return False
             self.left -= 1
+            if self.due is not None:
+                self.due -= self.limit
             return True
+
+    def given_back(self, rows):
+        """``rows`` claimed but not tried are due again."""
+        with self._lock:
+            if self.due is not None:
+                self.due += rows
 
 
 def _drain_batches(budget):
@@ -365,6 +386,7 @@ def _drain_batches(budget):
     while budget.take():
         result = deliver(sending=live.load(), limit=budget.limit, until=budget.until)
         total.add(result)
+        budget.given_back(result.released)
         if result.connection_failure is not None or not (result.attempted or result.released):
             break
         if not result.released and result.attempted < budget.limit:

@@ -71,8 +71,9 @@ CONNECTION_SHARE = 20
 
 
 def connections_wanted(batch_size, maximum):
-    """``(extra, limit)``: how many more connections a drain opens besides its own, and
-    how many rows each claims at a time. All workers together stay within ``maximum``
+    """``(extra, limit, due)``: how many more connections a drain opens besides its own,
+    how many rows each claims at a time, and how many rows are due (``None`` when more
+    than were counted, or not counted). All workers together stay within ``maximum``
     (connections in use are the unexpired leases of batches being sent); the due rows
     are shared out, ``CONNECTION_SHARE`` at least each, ``batch_size`` at most. Two
     queries."""
@@ -85,8 +86,9 @@ def connections_wanted(batch_size, maximum):
     )
     room = maximum - in_use - 1
     if room <= 0:
-        return 0, batch_size
+        return 0, batch_size, None
     enough = max(batch_size, CONNECTION_SHARE) * (room + 1)
-    due = OutboxMessage.objects.filter(claimable(now)).values("pk")[:enough].count()
+    due = OutboxMessage.objects.filter(claimable(now)).values("pk")[: enough + 1].count()
     count = min(room + 1, max(due // CONNECTION_SHARE, 1))
-    return count - 1, min(batch_size, -(-due // count)) if count > 1 else batch_size
+    limit = min(batch_size, -(-due // count)) if count > 1 else batch_size
+    return count - 1, limit, due if due <= enough else None

@@ -27,6 +27,10 @@ from ..smtp import failures
 GROUP_SIZE = 100
 #: Seconds after which the outcomes known so far are written, however few.
 FLUSH_SECONDS = 0.05
+#: A group write renews the lease of the batch's other rows once less than this share
+#: of ``ICARUS_SMTP_OUTBOX_LEASE`` is left; before that it touches its own rows only
+#: (a database may rewrite a whole row, body included, for any change of it).
+RENEW_WHEN_LEFT = 0.5
 
 
 def retry_delay(attempts):
@@ -83,6 +87,10 @@ class Batch:
         self.unwritten = []
         self.finished = set()
         self.written_at = time.monotonic()
+        #: When the lease of the rows not finished yet runs out (as the claim set it).
+        self.lease_expires_at = min(
+            (row.lease_expires_at for row in rows if row.lease_expires_at), default=None
+        )
 
     def finish(self, row, outcome, failure=None, refused=None):
         now = timezone.now()
@@ -116,16 +124,31 @@ class Batch:
         if len(self.unwritten) >= GROUP_SIZE or time.monotonic() - self.written_at >= FLUSH_SECONDS:
             self.flush()
 
+    def sending_starts(self):
+        """The connection is open: ``FLUSH_SECONDS`` count from now, not from the claim
+        (else the first outcome after a slow login would be written alone)."""
+        self.written_at = time.monotonic()
+
     def unfinished(self):
         """The rows without an outcome yet (not tried, or cut off)."""
         return [row for row in self.rows if row.pk not in self.finished]
 
     def flush(self):
-        """Write the outcomes not written yet, in one statement."""
+        """Write the outcomes not written yet, in one statement (which renews the lease
+        of the other rows when it runs out soon)."""
         if self.unwritten:
-            _record(self.unwritten, self.token)
+            _record(self.unwritten, self.token, self._renewal())
             self.unwritten = []
         self.written_at = time.monotonic()
+
+    def _renewal(self):
+        """The new end of the lease if it is due for renewal, else ``None``."""
+        now, lease = timezone.now(), timedelta(seconds=conf.get("OUTBOX_LEASE"))
+        expires = self.lease_expires_at
+        if expires is not None and expires - now > lease * RENEW_WHEN_LEFT:
+            return None
+        self.lease_expires_at = now + lease
+        return self.lease_expires_at
 
     def give_back(self, rows):
         """Rows this batch did not try: claimable again at once, no attempt counted."""
@@ -142,11 +165,11 @@ class Batch:
         self.attempts = []
 
 
-def _record(outcomes, token):
+def _record(outcomes, token, renewed=None):
     """Write ``outcomes`` (``[(pk, fields)]``) to the rows still leased under ``token``,
-    one more attempt each, in one ``UPDATE``; the other rows of the batch (not finished
-    yet) get their lease renewed in the same statement, so a long batch that makes
-    progress keeps its rows.
+    one more attempt each, in one ``UPDATE``; with ``renewed`` (a time) the other rows
+    of the batch (not finished yet) get their lease renewed until then in the same
+    statement, so a long batch that makes progress keeps its rows.
 
     A field with one value for the whole group is one ``CASE WHEN pk IN (…)``; a field
     whose value differs per row (``sent_at``, ``recipient_status``) is a ``CASE`` on
@@ -157,6 +180,7 @@ def _record(outcomes, token):
     connection = connections[router.db_for_write(OutboxMessage)]
     meta, quote = OutboxMessage._meta, connection.ops.quote_name
     pk_column = quote(meta.pk.column)
+    token_column = quote(meta.get_field("lease_token").column)
     # The primary keys (integers) are written into the statement, the values are
     # parameters: ~2 per row, far below SQLite's oldest limit of 999.
     pks = [int(pk) for pk, _fields in outcomes]
@@ -176,17 +200,20 @@ def _record(outcomes, token):
         assignments.append(f"{column} = CASE {cases} ELSE {column} END")
         params += values
     expires = meta.get_field("lease_expires_at")
-    renewed = timezone.now() + timedelta(seconds=conf.get("OUTBOX_LEASE"))
     column = quote(expires.column)
-    assignments.append(f"{column} = CASE WHEN {in_group} THEN NULL ELSE %s END")
-    params.append(expires.get_db_prep_save(renewed, connection))
+    rows = f"{token_column} = %s"
+    if renewed is None:  # only the rows of the group
+        assignments.append(f"{column} = NULL")
+        rows += f" AND {in_group}"
+    else:
+        assignments.append(f"{column} = CASE WHEN {in_group} THEN NULL ELSE %s END")
+        params.append(expires.get_db_prep_save(renewed, connection))
     attempts = quote(meta.get_field("attempts").column)
     assignments.append(f"{attempts} = {attempts} + CASE WHEN {in_group} THEN 1 ELSE 0 END")
-    token_column = quote(meta.get_field("lease_token").column)
     # Only quoted names from the model and integer keys; every value is a parameter.
     sql = (
         f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} "  # noqa: S608
-        f"WHERE {token_column} = %s"
+        f"WHERE {rows}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, token])

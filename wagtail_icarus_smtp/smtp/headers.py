@@ -90,9 +90,11 @@ def is_safe_sender(name, address):
 def with_mailbox_sender(mime, mailbox, from_name, sender, has_reply_to):
     """``mime`` with From set to the mailbox; a foreign original sender becomes Reply-To.
 
-    Only the header block is touched: the body bytes go out exactly as Django built them.
+    Only the header block is touched: the body bytes go out exactly as Django built them,
+    copied once (a message may be megabytes).
     """
-    head, separator, body = mime.partition(b"\r\n\r\n")
+    end = mime.find(b"\r\n\r\n")
+    head = mime if end < 0 else mime[:end]
     kept, skipping = [], False
     for line in head.split(b"\r\n"):
         if line[:1] in (b" ", b"\t"):
@@ -103,7 +105,8 @@ def with_mailbox_sender(mime, mailbox, from_name, sender, has_reply_to):
         if not skipping:
             kept.append(line)
     new_headers = _sender_headers(mailbox, from_name, sender, has_reply_to)
-    return b"\r\n".join([*new_headers, *kept]) + separator + body
+    new_head = b"\r\n".join([*new_headers, *kept])
+    return new_head if end < 0 else b"".join((new_head, memoryview(mime)[end:]))
 
 
 @functools.lru_cache(maxsize=256)

@@ -129,7 +129,12 @@ class Mailbox:
 
 def normalise_line_ends(data):
     """``data`` with every bare CR or LF turned into CRLF: a server cannot be made to
-    see an end of data that we did not mean (SMTP smuggling)."""
+    see an end of data that we did not mean (SMTP smuggling). ``data`` itself when it
+    has none (no copy of a large message: as many CRLF as CR and as LF means no bare one).
+    """
+    crlf = data.count(b"\r\n")
+    if data.count(b"\r") == crlf and data.count(b"\n") == crlf:
+        return data
     return BARE_EOL.sub(b"\r\n", data)
 
 
