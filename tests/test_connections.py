@@ -3,6 +3,7 @@
 rows; a small backlog keeps one connection."""
 
 import asyncio
+import dataclasses
 from collections import Counter
 from datetime import timedelta
 
@@ -114,3 +115,23 @@ def test_a_few_messages_keep_one_connection(server, queued, slow_data):
 
     assert outbox.drain().sent == leases.CONNECTION_SHARE + 5
     assert server.sessions == sessions + 1
+
+
+def test_a_backlog_of_large_messages_keeps_one_connection(server, queued, settings):
+    """Attachments: the bandwidth limits them, not round trips, and each further
+    connection would hold messages in memory of its own."""
+    settings.ICARUS_SMTP_OUTBOX_BATCH_SIZE = 10  # ``queued`` has configured sending (off)
+    line = b"x" * 76 + b"\r\n"
+    attachment = line * (leases.LARGE_MESSAGE // len(line) + 1)
+    envelopes = [
+        dataclasses.replace(envelope, mime=envelope.mime + attachment)
+        for envelope in numbered_envelopes(40)
+    ]
+    outbox.accept(envelopes, held=False)
+    SmtpSettings.objects.update(enabled=True)
+    assert leases.connections_wanted(10, 2) == (0, 10, 40)
+
+    assert outbox.drain().sent == 40
+
+    assert received_once(server, 40)
+    assert server.most_sessions_at_once == 1
