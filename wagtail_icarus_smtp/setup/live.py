@@ -74,33 +74,34 @@ class Sending:
     paused_until: datetime | None = None
 
 
-#: The columns of the settings row and of its live configuration (``None`` without).
+#: The columns of the settings row and of its live configuration.
 _SETTINGS_COLUMNS = [field.attname for field in SmtpSettings._meta.concrete_fields]
 _LIVE_COLUMNS = [field.attname for field in SmtpLiveConfiguration._meta.concrete_fields]
 
-#: Both rows in one statement: every hand-over reads it (compiled once).
+#: The settings row (the first, as ``SmtpSettings.load()`` finds it) and the live
+#: configuration of the lowest settings row: two statements without a join, compiled
+#: once. With sending off only the first runs.
 _SETTINGS = Prepared(
-    lambda: SmtpSettings.objects.order_by("pk").values_list(
-        *_SETTINGS_COLUMNS,
-        *(f"live__{field.name}" for field in SmtpLiveConfiguration._meta.concrete_fields),
-    )[:1]
+    lambda: SmtpSettings.objects.order_by("pk").values_list(*_SETTINGS_COLUMNS)[:1]
+)
+_LIVE = Prepared(
+    lambda: SmtpLiveConfiguration.objects.order_by("settings_id").values_list(*_LIVE_COLUMNS)[:1]
 )
 
 
 def load():
-    """Read settings and live configuration in one query (none is created)."""
+    """Read the settings and, when sending is on, the live configuration (none is
+    created)."""
     found = _SETTINGS.rows()
     if not found:
         return Sending(None, reason=NOT_CONFIGURED)
-    db, split = router.db_for_read(SmtpSettings), len(_SETTINGS_COLUMNS)
-    smtp_settings = SmtpSettings.from_db(db, _SETTINGS_COLUMNS, found[0][:split])
-    live_values = found[0][split:]
-    live = None
-    if live_values[0] is not None:  # its primary key: a live configuration exists
-        live = SmtpLiveConfiguration.from_db(db, _LIVE_COLUMNS, live_values)
+    db = router.db_for_read(SmtpSettings)
+    smtp_settings = SmtpSettings.from_db(db, _SETTINGS_COLUMNS, found[0])
     if not smtp_settings.enabled:
         return Sending(None, reason=DISABLED, settings_pk=smtp_settings.pk)
-    if live is None:
+    rows = _LIVE.rows()
+    live = SmtpLiveConfiguration.from_db(db, _LIVE_COLUMNS, rows[0]) if rows else None
+    if live is None or live.settings_id != smtp_settings.pk:
         return Sending(None, reason=NOT_CONFIGURED, settings_pk=smtp_settings.pk)
     return through(smtp_settings, live)
 
